@@ -1,0 +1,190 @@
+/**
+ * @module
+ * The receiver as a Hono app. It touches no runtime API: the sink, the pipeline, the logger and
+ * the metrics come in through `createApp(options)`, and the entries (`node.ts`, `bun.ts`) wire
+ * them to stdout, the environment and signals.
+ */
+import { zValidator } from '@hono/zod-validator';
+import { type BatchResult, PayloadError, type Pipeline, parsePayload } from '@kube-audit/core';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { isJsonContentType, readBody } from './body';
+import { ReceiverError } from './http-error';
+import { type Logger, RawJson } from './logger';
+import type { Metrics } from './metrics';
+import type { Sink } from './sink';
+
+export interface AppOptions {
+  pipeline: Pipeline;
+  sink: Sink;
+  logger: Logger;
+  /** 413 past this many (decompressed) body bytes. @default 33554432 */
+  maxBodyBytes?: number;
+  /** Above this many bytes waiting for the sink, receive routes answer 503. @default 67108864 */
+  maxPendingBytes?: number;
+  /** Retry-After seconds on 503. client-go re-posts within the same attempt. @default 1 */
+  retryAfterSeconds?: number;
+  /** True once shutdown has begun: readiness fails and new batches get 503. */
+  draining?: () => boolean;
+  /** The bearer token requests must carry, or undefined when auth is off. Read per request, so it can rotate. */
+  authToken?: () => string | undefined;
+  metrics?: Metrics;
+  /** Clock for request durations, in milliseconds. @default performance.now */
+  now?: () => number;
+}
+
+/** Receive paths: `/` and `/audit` (webhook URL without or with a path), `/post` (IKS service proxy). */
+export const RECEIVE_PATHS = ['/', '/post', '/audit', '/audit/:cluster'] as const;
+
+/** A cluster name as a path segment: what Kubernetes allows in a name (a DNS subdomain), and dots. */
+const ClusterParam = z.object({
+  cluster: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/,
+      'cluster must be 1-253 letters, digits, ".", "_" or "-"',
+    ),
+});
+
+/**
+ * @example
+ * const app = createApp({ pipeline: createPipeline(), sink, logger });
+ * const response = await app.request('/audit', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+ */
+export function createApp(options: AppOptions): Hono {
+  const {
+    pipeline,
+    sink,
+    logger,
+    metrics,
+    maxBodyBytes = 33_554_432,
+    maxPendingBytes = 67_108_864,
+    retryAfterSeconds = 1,
+    draining = () => false,
+    authToken = () => undefined,
+    now = () => performance.now(),
+  } = options;
+  const unavailable = (message: string) =>
+    new ReceiverError(503, message, { 'Retry-After': String(retryAfterSeconds) });
+
+  const app = new Hono();
+
+  app.onError(function handleError(error, c) {
+    if (error instanceof ReceiverError) {
+      return c.json({ error: error.message }, error.status, error.headers);
+    }
+    logger.error('request failed', { error, path: c.req.path });
+    return c.json({ error: 'internal error' }, 500);
+  });
+  app.notFound((c) => c.json({ error: 'not found' }, 404));
+
+  // Metrics and duration wrap every route, so errors are counted by status too.
+  app.use('*', async function measure(c, next) {
+    const started = now();
+    await next();
+    metrics?.request(c.res.status, (now() - started) / 1000);
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) =>
+    draining()
+      ? c.json({ status: 'draining' }, 503, { 'Retry-After': String(retryAfterSeconds) })
+      : c.json({ status: 'ready' }),
+  );
+
+  const requireToken = (request: Request) => {
+    const expected = authToken();
+    if (expected === undefined) return;
+    const header = request.headers.get('authorization') ?? '';
+    const match = /^Bearer +(\S+)\s*$/i.exec(header);
+    if (!match || !timingSafeEqual(match[1] as string, expected))
+      throw new ReceiverError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
+  };
+
+  app.get('/metrics', async (c) => {
+    requireToken(c.req.raw);
+    if (!metrics) return c.json({ error: 'metrics are not enabled' }, 404);
+    const { contentType, text } = await metrics.render();
+    return c.body(text, 200, { 'Content-Type': contentType });
+  });
+
+  async function receive(request: Request, cluster: string | undefined): Promise<BatchResult> {
+    requireToken(request);
+    if (draining()) throw unavailable('shutting down');
+    if (!isJsonContentType(request.headers.get('content-type')))
+      throw new ReceiverError(415, 'Content-Type must be application/json');
+    if (sink.pendingBytes > maxPendingBytes) throw unavailable('output is backed up');
+
+    const text = await readBody(request, maxBodyBytes);
+    let payload: ReturnType<typeof parsePayload>;
+    try {
+      payload = parsePayload(text);
+    } catch (error) {
+      if (error instanceof PayloadError) throw new ReceiverError(400, error.message);
+      throw error;
+    }
+    for (const item of payload.invalid) {
+      logger.warn('invalid audit event', { reason: item.reason, index: item.index, item: new RawJson(item.raw) });
+    }
+    const result = pipeline.process(payload, { cluster });
+    if (result.lines !== '') {
+      try {
+        await sink.write(result.lines);
+      } catch (error) {
+        // Not written: no 200, and the retry must not be taken for a duplicate.
+        pipeline.release(result);
+        logger.error('output write failed', { error });
+        throw unavailable('output is not writable');
+      }
+    }
+    return result;
+  }
+
+  const answer = (result: BatchResult) => ({
+    received: result.received,
+    written: result.written,
+    dropped: result.dropped,
+    invalid: result.invalid,
+  });
+
+  for (const path of RECEIVE_PATHS) {
+    if (path === '/audit/:cluster') {
+      app.post(
+        path,
+        zValidator('param', ClusterParam, (result) => {
+          if (!result.success) throw new ReceiverError(400, result.error.issues[0]?.message ?? 'invalid cluster');
+        }),
+        async (c) => {
+          const result = await receive(c.req.raw, c.req.valid('param').cluster);
+          metrics?.batch(result);
+          return c.json(answer(result));
+        },
+      );
+    } else {
+      app.post(path, async (c) => {
+        const result = await receive(c.req.raw, undefined);
+        metrics?.batch(result);
+        return c.json(answer(result));
+      });
+    }
+  }
+
+  // A known path with the wrong method: 405 with Allow (RFC 9110 §15.5.6).
+  for (const [path, allow] of [
+    ...RECEIVE_PATHS.map((p) => [p, 'POST'] as const),
+    ['/healthz', 'GET, HEAD'] as const,
+    ['/readyz', 'GET, HEAD'] as const,
+    ['/metrics', 'GET, HEAD'] as const,
+  ]) {
+    app.all(path, (c) => c.json({ error: 'method not allowed' }, 405, { Allow: allow }));
+  }
+
+  return app;
+}
+
+/** Compare in time that depends only on the lengths, not on where the strings differ. */
+export function timingSafeEqual(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i % (b.length || 1));
+  return diff === 0;
+}

@@ -1,0 +1,71 @@
+/**
+ * @module
+ * Read a request body into a string under a byte limit, with web-standard streams only (so the
+ * app runs on Node, Bun and edge runtimes alike). The limit counts decompressed bytes: a small
+ * gzip body can expand a thousandfold.
+ */
+import { ReceiverError } from './http-error';
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/** `application/json`, with or without parameters, or any `application/…+json`. */
+export function isJsonContentType(value: string | null): boolean {
+  return value !== null && JSON_TYPE.test(value.trim());
+}
+
+/**
+ * @throws {ReceiverError} 413 past `limit`, 415 for an unsupported Content-Encoding, 400 for a
+ *   body that is not valid gzip or not valid UTF-8.
+ */
+export async function readBody(request: Request, limit: number): Promise<string> {
+  const encoding = request.headers.get('content-encoding')?.trim().toLowerCase() || 'identity';
+  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip')
+    throw new ReceiverError(415, 'Content-Encoding must be gzip or identity');
+  const declared = Number(request.headers.get('content-length') ?? Number.NaN);
+  if (declared > limit) throw tooLarge(limit);
+  if (!request.body) return '';
+
+  const stream = encoding === 'identity' ? request.body : request.body.pipeThrough(new DecompressionStream('gzip'));
+  // Size the buffer from Content-Length, so a large body is held once rather than as chunks plus
+  // a copy; but only up to 4 MiB before the bytes arrive, so a lying header cannot reserve memory.
+  const expected = encoding === 'identity' && declared > 0 ? declared : 0;
+  let buffer = new Uint8Array(Math.min(expected || 64 * 1024, 4 * 1024 * 1024));
+  let length = 0;
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (length + value.byteLength > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(limit);
+      }
+      if (length + value.byteLength > buffer.length) {
+        const needed = length + value.byteLength;
+        const next = new Uint8Array(
+          needed <= expected ? expected : Math.min(limit, Math.max(buffer.length * 2, needed)),
+        );
+        next.set(buffer.subarray(0, length));
+        buffer = next;
+      }
+      buffer.set(value, length);
+      length += value.byteLength;
+    }
+  } catch (error) {
+    if (error instanceof ReceiverError) throw error;
+    if (encoding !== 'identity') throw new ReceiverError(400, 'body is not valid gzip');
+    throw error;
+  } finally {
+    reader.releaseLock();
+  }
+  try {
+    // fatal: invalid UTF-8 is rejected rather than silently replaced (RFC 8259 §8.1); the BOM is dropped.
+    return new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(0, length));
+  } catch {
+    throw new ReceiverError(400, 'body is not valid UTF-8');
+  }
+}
+
+function tooLarge(limit: number): ReceiverError {
+  return new ReceiverError(413, `body is larger than ${limit} bytes`);
+}

@@ -1,0 +1,66 @@
+/**
+ * @module
+ * The receiver's Node adapter: @hono/node-server listeners with timeouts that suit the API
+ * server's client, and the non-blocking stdout sink.
+ */
+import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { serve } from '@hono/node-server';
+import type { Listener, Runtime } from './server';
+import { createStdoutSink } from './stdout-sink';
+
+/** Go's http.Transport drops idle connections after 90 s; staying open longer means the client closes first, never mid-request. */
+const KEEP_ALIVE_MS = 120_000;
+/** Stalled or trickling clients: the API server itself gives up after 30 s. */
+const HEADERS_TIMEOUT_MS = 15_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+
+function toListener(server: Server, port: number): Listener {
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Keep-alive connections go idle as their requests finish; close each as it does.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+export const nodeRuntime: Runtime = {
+  name: `node ${process.version}`,
+  createSink: (onFatal) => createStdoutSink({ onFatal }),
+  listen(app, { port, tls }) {
+    return new Promise((resolve, reject) => {
+      const timeouts = {
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        keepAliveTimeout: KEEP_ALIVE_MS,
+      };
+      const server = serve(
+        tls
+          ? {
+              fetch: app.fetch,
+              port,
+              createServer: createHttpsServer,
+              serverOptions: {
+                ...timeouts,
+                cert: tls.cert,
+                key: tls.key,
+                ca: tls.ca,
+                requestCert: !!tls.ca,
+                rejectUnauthorized: !!tls.ca,
+              },
+            }
+          : { fetch: app.fetch, port, serverOptions: timeouts },
+        (info) => resolve(toListener(server as Server, info.port)),
+      ) as Server;
+      server.keepAliveTimeout = KEEP_ALIVE_MS;
+      server.once('error', reject);
+    });
+  },
+};

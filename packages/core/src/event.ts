@@ -1,0 +1,110 @@
+/**
+ * @module
+ * An audit event as received: its source text, where each top-level field stands in it, and the
+ * changes the pipeline has made. Fields are decoded on demand; the text is only rewritten where a
+ * step changed something, so everything else is written out byte for byte.
+ */
+import { decodeString, type Member } from './internal/json-scan';
+import type { Level, Stage } from './schema';
+
+export type { Member };
+
+/** Replacement raw JSON for a top-level field; `undefined` removes it. */
+type Override = string | undefined;
+
+export class AuditEvent {
+  /** Changed top-level fields, by key. */
+  #overrides: Map<string, Override> | undefined;
+  /** Fields added after the received ones, in order. */
+  #added: [key: string, raw: string][] | undefined;
+  #decoded: Map<string, unknown> | undefined;
+
+  constructor(
+    /** The whole body the event came in. */
+    readonly source: string,
+    /** Where the event's object starts and ends in `source`. */
+    readonly start: number,
+    readonly end: number,
+    /** Top-level fields in the order received. */
+    readonly members: readonly Member[],
+    /** False when the source has whitespace between tokens, which the line must not carry. */
+    readonly compact: boolean,
+    /** The event's own apiVersion, else its list's, else `audit.k8s.io/v1`. */
+    public apiVersion: string,
+    /** True when the event carries its own `kind` or `apiVersion` (they are written first instead). */
+    readonly typed: boolean,
+    readonly auditID: string,
+    readonly stage: Stage,
+    public level: Level,
+    readonly verb: string,
+    public requestURI: string,
+  ) {}
+
+  /** The last member named `key` (JSON.parse keeps the last of duplicate keys too). */
+  member(key: string): Member | undefined {
+    const members = this.members;
+    for (let i = members.length - 1; i >= 0; i--) {
+      const m = members[i] as Member;
+      if (m.key === key) return m;
+    }
+    return undefined;
+  }
+
+  /** True if the event has the field, as received or added, and it was not removed. */
+  has(key: string): boolean {
+    if (this.#overrides?.has(key)) return this.#overrides.get(key) !== undefined;
+    return this.member(key) !== undefined || !!this.#added?.some(([k]) => k === key);
+  }
+
+  /** The field's current raw JSON text, or undefined when absent. */
+  raw(key: string): string | undefined {
+    if (this.#overrides?.has(key)) return this.#overrides.get(key);
+    const m = this.member(key);
+    if (m) return this.source.slice(m.valueStart, m.valueEnd);
+    return this.#added?.find(([k]) => k === key)?.[1];
+  }
+
+  /**
+   * The field decoded with JSON.parse (cached). Integers beyond 2^53 lose precision here, which
+   * is why output is built from `raw`, never from decoded values.
+   */
+  get(key: string): unknown {
+    if (this.#decoded?.has(key)) return this.#decoded.get(key);
+    const raw = this.raw(key);
+    const value = raw === undefined ? undefined : raw.charCodeAt(0) === 34 ? decodeString(raw) : JSON.parse(raw);
+    if (!this.#decoded) this.#decoded = new Map();
+    this.#decoded.set(key, value);
+    return value;
+  }
+
+  /** Replace a field's raw JSON (or add it at the end when absent); `undefined` removes it. */
+  set(key: string, raw: string | undefined): void {
+    this.#decoded?.delete(key);
+    if (this.member(key)) {
+      if (!this.#overrides) this.#overrides = new Map();
+      this.#overrides.set(key, raw);
+      return;
+    }
+    const added = this.#added ?? [];
+    this.#added = added;
+    const at = added.findIndex(([k]) => k === key);
+    if (raw === undefined) {
+      if (at >= 0) added.splice(at, 1);
+    } else if (at >= 0) added[at] = [key, raw];
+    else added.push([key, raw]);
+  }
+
+  /** True when no step has changed the event: its line is the received text. */
+  get pristine(): boolean {
+    return this.#overrides === undefined && this.#added === undefined;
+  }
+
+  /** Changed fields, for the serialiser. */
+  overrides(): ReadonlyMap<string, Override> | undefined {
+    return this.#overrides;
+  }
+
+  added(): readonly (readonly [string, string])[] {
+    return this.#added ?? [];
+  }
+}

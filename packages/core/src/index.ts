@@ -1,0 +1,52 @@
+/**
+ * @module
+ * `@kube-audit/core`: parse Kubernetes audit webhook bodies and audit logs, run the event
+ * pipeline (policy, redaction, dedupe, enrichment, truncation) and serialise one line per event.
+ */
+
+export { createDedupe, type Dedupe } from './dedupe';
+// Errors
+export { PayloadError } from './errors';
+export { AuditEvent } from './event';
+// Parsing and serialisation
+export { DEFAULT_API_VERSION, type InvalidItem, type ParsedPayload, type ParseOptions, parsePayload } from './parse';
+// Pipeline
+export {
+  type BatchContext,
+  type BatchResult,
+  CLUSTER_ANNOTATION,
+  createPipeline,
+  DEFAULT_DEDUPE_CACHE_SIZE,
+  DEFAULT_MAX_EVENT_BYTES,
+  type Pipeline,
+  type PipelineOptions,
+} from './pipeline';
+export {
+  createPolicyChecker,
+  type PolicyChecker,
+  type PolicyDecision,
+  PolicyError,
+  type PolicyRequest,
+  parsePolicy,
+  policyRequestOf,
+} from './policy';
+export { createRedactor, maskExecCommands, REDACTED_ANNOTATION, type RedactOptions, type Redactor } from './redact';
+// Schemas and types of the audit.k8s.io data model
+export {
+  AUDIT_API_VERSIONS,
+  AuditApiVersion,
+  Event,
+  EventList,
+  GroupResources,
+  LEVELS,
+  Level,
+  ObjectReference,
+  Policy,
+  PolicyRule,
+  STAGES,
+  Stage,
+  Status,
+  UserInfo,
+} from './schema';
+export { serializeEvent } from './serialize';
+export { TRUNCATED_ANNOTATION, utf8Length } from './truncate';

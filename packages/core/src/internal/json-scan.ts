@@ -1,0 +1,271 @@
+/**
+ * @module
+ * A validating JSON scanner that reports where values are instead of building them. The pipeline
+ * keeps each event's source text and edits it in place, so numbers, string escapes and key order
+ * come out exactly as they arrived (JSON.parse would round `9007199254740993`).
+ *
+ * Strict RFC 8259: no comments, no trailing commas, no control characters in strings. Iterative,
+ * so deep nesting cannot overflow the stack; depth is capped like Go's encoding/json (10000),
+ * which is the deepest document an API server can produce.
+ */
+
+/** Nesting limit of Go's encoding/json; an API server never sends anything deeper. */
+export const MAX_DEPTH = 10_000;
+
+export class JsonSyntaxError extends Error {
+  override readonly name = 'JsonSyntaxError';
+  constructor(
+    message: string,
+    readonly position: number,
+  ) {
+    super(`${message} at position ${position}`);
+  }
+}
+
+/** A member of a JSON object: the key (decoded) and where its raw key and value stand. */
+export interface Member {
+  readonly key: string;
+  /** index of the key's opening quote */
+  readonly keyStart: number;
+  readonly valueStart: number;
+  readonly valueEnd: number;
+}
+
+/** Set by skipWs whenever it skips something: tells a caller that a span is not compact. */
+let sawWhitespace = false;
+
+export function resetWhitespace(): boolean {
+  const seen = sawWhitespace;
+  sawWhitespace = false;
+  return seen;
+}
+
+export function skipWs(s: string, i: number): number {
+  let c = s.charCodeAt(i);
+  if (c > 32) return i;
+  while (c === 32 || c === 10 || c === 13 || c === 9) {
+    sawWhitespace = true;
+    c = s.charCodeAt(++i);
+  }
+  return i;
+}
+
+function describe(s: string, i: number): string {
+  return i >= s.length ? 'unexpected end of input' : 'unexpected character';
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+}
+
+/** `i` is at the opening quote; returns the index after the closing quote. */
+export function skipString(s: string, i: number): number {
+  i++;
+  for (;;) {
+    const c = s.charCodeAt(i++);
+    if (c === 34) return i;
+    if (c === 92) {
+      const e = s.charCodeAt(i++);
+      if (e === 117) {
+        if (
+          !(
+            isHex(s.charCodeAt(i)) &&
+            isHex(s.charCodeAt(i + 1)) &&
+            isHex(s.charCodeAt(i + 2)) &&
+            isHex(s.charCodeAt(i + 3))
+          )
+        )
+          throw new JsonSyntaxError('invalid \\u escape in string', i - 2);
+        i += 4;
+      } else if (!(e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116)) {
+        throw new JsonSyntaxError('invalid escape in string', i - 2);
+      }
+    } else if (!(c >= 32)) {
+      // NaN (past the end) lands here too
+      throw new JsonSyntaxError(c === c ? 'control character in string' : 'unterminated string', i - 1);
+    }
+  }
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+export function skipNumber(s: string, i: number): number {
+  let c = s.charCodeAt(i);
+  if (c === 45) c = s.charCodeAt(++i);
+  if (c === 48) c = s.charCodeAt(++i);
+  else if (c >= 49 && c <= 57) {
+    do c = s.charCodeAt(++i);
+    while (isDigit(c));
+  } else throw new JsonSyntaxError('invalid number', i);
+  if (c === 46) {
+    if (!isDigit(s.charCodeAt(++i))) throw new JsonSyntaxError('invalid number', i);
+    do c = s.charCodeAt(++i);
+    while (isDigit(c));
+  }
+  if (c === 101 || c === 69) {
+    c = s.charCodeAt(++i);
+    if (c === 43 || c === 45) c = s.charCodeAt(++i);
+    if (!isDigit(c)) throw new JsonSyntaxError('invalid number', i);
+    do c = s.charCodeAt(++i);
+    while (isDigit(c));
+  }
+  return i;
+}
+
+function skipLiteral(s: string, i: number, word: string): number {
+  if (!s.startsWith(word, i)) throw new JsonSyntaxError(describe(s, i), i);
+  return i + word.length;
+}
+
+/** Open containers of skipValue; grown on demand, shared because scanning never re-enters. */
+let stack = new Uint8Array(64);
+const OBJECT = 1;
+const ARRAY = 2;
+
+/**
+ * Validate the value at `i` (no leading whitespace) and return the index just after it.
+ * `depth` is the nesting depth of the value's container, for the depth limit.
+ */
+export function skipValue(s: string, i: number, depth = 0): number {
+  let sp = 0;
+  for (;;) {
+    // A value starts at i.
+    const c = s.charCodeAt(i);
+    if (c === 34) i = skipString(s, i);
+    else if (c === 123 || c === 91) {
+      if (depth + sp >= MAX_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_DEPTH}`, i);
+      i = skipWs(s, i + 1);
+      if (c === 123) {
+        if (s.charCodeAt(i) === 125) i++;
+        else {
+          if (sp === stack.length) stack = grow(stack);
+          stack[sp++] = OBJECT;
+          i = skipKey(s, i);
+          continue;
+        }
+      } else if (s.charCodeAt(i) === 93) i++;
+      else {
+        if (sp === stack.length) stack = grow(stack);
+        stack[sp++] = ARRAY;
+        continue;
+      }
+    } else if (c === 45 || isDigit(c)) i = skipNumber(s, i);
+    else if (c === 116) i = skipLiteral(s, i, 'true');
+    else if (c === 102) i = skipLiteral(s, i, 'false');
+    else if (c === 110) i = skipLiteral(s, i, 'null');
+    else throw new JsonSyntaxError(describe(s, i), i);
+
+    // After a value: close containers until one wants another value.
+    for (;;) {
+      if (sp === 0) return i;
+      i = skipWs(s, i);
+      const d = s.charCodeAt(i);
+      if (d === 44) {
+        i = skipWs(s, i + 1);
+        if (stack[sp - 1] === OBJECT) i = skipKey(s, i);
+        break;
+      }
+      if (d === (stack[sp - 1] === OBJECT ? 125 : 93)) {
+        sp--;
+        i++;
+      } else throw new JsonSyntaxError(describe(s, i), i);
+    }
+  }
+}
+
+/** At a key: skip `"key" :` and the whitespace after, landing on the value. */
+function skipKey(s: string, i: number): number {
+  if (s.charCodeAt(i) !== 34)
+    throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'expected a key', i);
+  i = skipWs(s, skipString(s, i));
+  if (s.charCodeAt(i) !== 58) throw new JsonSyntaxError("expected ':'", i);
+  return skipWs(s, i + 1);
+}
+
+function grow(old: Uint8Array): Uint8Array {
+  const next = new Uint8Array(old.length * 2);
+  next.set(old);
+  return next;
+}
+
+/** Decode a raw JSON string token (quotes included). */
+export function decodeString(raw: string): string {
+  return raw.indexOf('\\') === -1 ? raw.slice(1, -1) : (JSON.parse(raw) as string);
+}
+
+/**
+ * Scan the object at `i` (at its `{`), calling `onMember` for each member with the key decoded;
+ * the callback returns where the value ends (it may scan the value itself), or -1 to let the
+ * scanner skip it. Returns the index after the closing `}`.
+ */
+export function scanObject(
+  s: string,
+  i: number,
+  depth: number,
+  onMember: (key: string, keyStart: number, valueStart: number) => number,
+): number {
+  if (depth >= MAX_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_DEPTH}`, i);
+  i = skipWs(s, i + 1);
+  if (s.charCodeAt(i) === 125) return i + 1;
+  for (;;) {
+    if (s.charCodeAt(i) !== 34)
+      throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'expected a key', i);
+    const keyStart = i;
+    const keyEnd = skipString(s, i);
+    const key = decodeString(s.slice(keyStart, keyEnd));
+    i = skipWs(s, keyEnd);
+    if (s.charCodeAt(i) !== 58) throw new JsonSyntaxError("expected ':'", i);
+    const valueStart = skipWs(s, i + 1);
+    let valueEnd = onMember(key, keyStart, valueStart);
+    if (valueEnd < 0) valueEnd = skipValue(s, valueStart, depth + 1);
+    i = skipWs(s, valueEnd);
+    const c = s.charCodeAt(i);
+    if (c === 44) i = skipWs(s, i + 1);
+    else if (c === 125) return i + 1;
+    else throw new JsonSyntaxError(describe(s, i), i);
+  }
+}
+
+/** The members of the (already validated) object at `start`. */
+export function membersOf(s: string, start: number): Member[] {
+  const members: Member[] = [];
+  scanObject(s, start, 0, (key, keyStart, valueStart) => {
+    const valueEnd = skipValue(s, valueStart, 1);
+    members.push({ key, keyStart, valueStart, valueEnd });
+    return valueEnd;
+  });
+  return members;
+}
+
+/** Remove the whitespace outside strings from a span of valid JSON. */
+export function minify(s: string, start: number, end: number): string {
+  let out = '';
+  let from = start;
+  let i = start;
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    if (c === 34) i = skipString(s, i);
+    else if (c === 32 || c === 10 || c === 13 || c === 9) {
+      out += s.slice(from, i);
+      while (i < end && s.charCodeAt(i) <= 32) i++;
+      from = i;
+    } else i++;
+  }
+  return out + s.slice(from, end);
+}
+
+/** Where the elements of the (already validated) array at `start` stand. */
+export function elementsOf(s: string, start: number): [start: number, end: number][] {
+  const elements: [number, number][] = [];
+  let i = skipWs(s, start + 1);
+  if (s.charCodeAt(i) === 93) return elements;
+  for (;;) {
+    const end = skipValue(s, i, 1);
+    elements.push([i, end]);
+    i = skipWs(s, end);
+    if (s.charCodeAt(i) === 93) return elements;
+    i = skipWs(s, i + 1);
+  }
+}

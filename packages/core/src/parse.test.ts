@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import { PayloadError } from './errors';
+import { parsePayload } from './parse';
+import { serializeEvent } from './serialize';
+
+const item = (fields: Record<string, unknown> = {}) => ({
+  level: 'Metadata',
+  auditID: 'a1',
+  stage: 'ResponseComplete',
+  requestURI: '/api/v1/pods',
+  verb: 'list',
+  user: { username: 'alice' },
+  ...fields,
+});
+const list = (items: unknown[], apiVersion = 'audit.k8s.io/v1') =>
+  JSON.stringify({ kind: 'EventList', apiVersion, metadata: {}, items });
+const lines = (text: string) => parsePayload(text).events.map(serializeEvent);
+
+describe('parsePayload', () => {
+  it('reads an EventList whose items carry no kind or apiVersion', () => {
+    const parsed = parsePayload(list([item(), item({ auditID: 'a2' })]));
+    expect(parsed.shape).toBe('EventList');
+    expect(parsed.events.map((e) => e.auditID)).toEqual(['a1', 'a2']);
+    expect(parsed.received).toBe(2);
+    expect(parsed.events[0]?.apiVersion).toBe('audit.k8s.io/v1');
+  });
+
+  it.each(['audit.k8s.io/v1beta1', 'audit.k8s.io/v1alpha1'])(
+    'accepts %s lists and labels their items with it',
+    (version) => {
+      const parsed = parsePayload(list([item()], version));
+      expect(parsed.events[0]?.apiVersion).toBe(version);
+      expect(JSON.parse(lines(list([item()], version))[0] as string).apiVersion).toBe(version);
+    },
+  );
+
+  it('reads a list without kind (items present), a single Event and a bare array', () => {
+    expect(parsePayload(JSON.stringify({ metadata: {}, items: [item()] })).shape).toBe('EventList');
+    expect(parsePayload(JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...item() })).shape).toBe(
+      'Event',
+    );
+    expect(parsePayload(JSON.stringify(item())).shape).toBe('Event');
+    const array = parsePayload(JSON.stringify([item(), item({ auditID: 'b' })]));
+    expect(array.shape).toBe('array');
+    expect(array.events).toHaveLength(2);
+  });
+
+  it('keeps the event’s own apiVersion over the list’s', () => {
+    const parsed = parsePayload(list([{ apiVersion: 'audit.k8s.io/v1beta1', ...item() }]));
+    expect(parsed.events[0]?.apiVersion).toBe('audit.k8s.io/v1beta1');
+  });
+
+  it('reads a list whose kind comes after its items', () => {
+    const body = `{"items":[${JSON.stringify(item())}],"apiVersion":"audit.k8s.io/v1beta1","kind":"EventList"}`;
+    expect(parsePayload(body).events[0]?.apiVersion).toBe('audit.k8s.io/v1beta1');
+  });
+
+  it('sets invalid items aside with a reason and keeps the rest', () => {
+    const parsed = parsePayload(
+      list([
+        item(),
+        42,
+        { ...item(), auditID: undefined },
+        item({ stage: 'Done' }),
+        item({ level: 5 }),
+        item({ user: 'bob' }),
+        item({ kind: 'Pod' }),
+        item({ auditID: 'ok' }),
+      ]),
+    );
+    expect(parsed.events.map((e) => e.auditID)).toEqual(['a1', 'ok']);
+    expect(parsed.invalid.map(({ index, reason }) => [index, reason])).toEqual([
+      [1, 'not an object'],
+      [2, 'missing auditID'],
+      [3, 'stage must be one of RequestReceived, ResponseStarted, ResponseComplete, Panic'],
+      [4, 'level must be a string'],
+      [5, 'user must be an object'],
+      [6, 'kind must be Event'],
+    ]);
+    expect(parsed.invalid[0]?.raw).toBe('42');
+    expect(parsed.received).toBe(8);
+  });
+
+  it.each([
+    ['', 'body is empty'],
+    ['   ', 'body is empty'],
+    ['null', 'body must be an EventList'],
+    ['"x"', 'body must be an EventList'],
+    ['{"kind": 0}', 'kind must be a string'],
+    ['{"kind":"Pod"}', 'kind must be EventList or Event'],
+    ['{"kind":"EventList","items":{}}', 'items must be an array'],
+    ['{"kind":"EventList","apiVersion":"v1","items":[]}', 'apiVersion must be one of'],
+    ['{"auditID":"x"}', 'invalid audit event: missing stage'],
+    ['{"items":[', 'not valid JSON'],
+    ['{"items":[]} x', 'unexpected data after the JSON value'],
+    ['{"items":[],}', 'not valid JSON'],
+    ['{"a":"\u0001"}', 'control character'],
+    ['{"a":"\\x"}', 'invalid escape'],
+    ['{"a":01}', 'not valid JSON'],
+    ['{"a":1.}', 'invalid number'],
+    ['{"a":tru}', 'not valid JSON'],
+  ])('rejects %j: %s', (body, message) => {
+    expect(() => parsePayload(body)).toThrow(PayloadError);
+    expect(() => parsePayload(body)).toThrow(message);
+  });
+
+  it('never echoes body content in errors', () => {
+    const secret = 'hunter2-very-secret';
+    for (const body of [`{"kind":"${secret}"}`, `{"${secret}": tru}`, `[${secret}]`]) {
+      try {
+        parsePayload(body);
+        expect.unreachable();
+      } catch (error) {
+        expect((error as Error).message).not.toContain(secret);
+      }
+    }
+  });
+
+  it('ignores a byte order mark', () => {
+    expect(parsePayload(`\ufeff${list([item()])}`).events).toHaveLength(1);
+  });
+
+  it('caps nesting at 10000 levels without overflowing the stack', () => {
+    const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    expect(parsePayload(list([item({ requestObject: JSON.parse(deep(100)) })])).events).toHaveLength(1);
+    expect(() => parsePayload(`{"items":[{"requestObject":${deep(100_000)}}]}`)).toThrow('nesting deeper than 10000');
+  });
+});
+
+describe('serializeEvent', () => {
+  it('starts each line with kind and apiVersion, then the fields in the order received', () => {
+    const [line] = lines(list([item({ zeta: 1, alpha: 2 })]));
+    expect(line).toBe(
+      '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{"username":"alice"},"zeta":1,"alpha":2}',
+    );
+  });
+
+  it('moves an event’s own kind and apiVersion to the front', () => {
+    const [line] = lines(list([{ ...item(), apiVersion: 'audit.k8s.io/v1beta1', kind: 'Event' }]));
+    expect(line?.startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1beta1","level":"Metadata"')).toBe(true);
+    expect(line?.match(/"kind"/g)).toHaveLength(1);
+  });
+
+  it('writes numbers and string escapes exactly as received', () => {
+    const raw = `{"items":[{"level":"Request","auditID":"a","stage":"ResponseComplete","requestURI":"/x?a=1\\u0026b=2","verb":"create","requestObject":{"big":9007199254740993,"f":1.50,"e":1E+2,"neg":-0,"s":"\\u00e9\\ud83d\\ude00"}}]}`;
+    const [line] = lines(raw);
+    expect(line).toContain('"requestURI":"/x?a=1\\u0026b=2"');
+    expect(line).toContain('{"big":9007199254740993,"f":1.50,"e":1E+2,"neg":-0,"s":"\\u00e9\\ud83d\\ude00"}');
+  });
+
+  it('puts a pretty-printed event on one line', () => {
+    const pretty = JSON.stringify({ items: [item({ requestObject: { a: [1, 2, { b: 'x y' }] } })] }, null, 2);
+    const [line] = lines(pretty);
+    expect(line).not.toContain('\n');
+    expect(line).toContain('"requestObject":{"a":[1,2,{"b":"x y"}]}');
+    expect(JSON.parse(line as string)).toEqual({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      ...item({ requestObject: { a: [1, 2, { b: 'x y' }] } }),
+    });
+  });
+
+  it('keeps duplicate keys and __proto__ as data', () => {
+    const raw = `{"items":[{"level":"Metadata","auditID":"a","stage":"ResponseComplete","requestURI":"/","verb":"get","__proto__":{"polluted":true},"x":1,"x":2}]}`;
+    const [line] = lines(raw);
+    expect(line).toContain('"__proto__":{"polluted":true},"x":1,"x":2');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * @module
+ * The event pipeline shared by the receiver, the CLI and any other tool: policy, redaction,
+ * dedupe, enrichment, truncation, serialisation, in that order. Options are compiled once; each
+ * step costs nothing for an event it does not apply to, and an event no step changes is written
+ * exactly as received.
+ */
+
+import { createDedupe, type Dedupe } from './dedupe';
+import type { AuditEvent } from './event';
+import { minify } from './internal/json-scan';
+import { KEEP, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
+import type { ParsedPayload } from './parse';
+import { createPolicyChecker, type PolicyChecker, policyRequestOf } from './policy';
+import { createRedactor, REDACTED_ANNOTATION, type Redactor } from './redact';
+import type { Level, Policy } from './schema';
+import { serializeEvent } from './serialize';
+import { cutDown, dropBodies, exceeds } from './truncate';
+
+export const CLUSTER_ANNOTATION = 'kube-audit/cluster';
+export const DEFAULT_MAX_EVENT_BYTES = 262_144;
+export const DEFAULT_DEDUPE_CACHE_SIZE = 10_000;
+
+export interface PipelineOptions {
+  /** A receiver-side audit Policy (see `parsePolicy`); it can only lower detail. @default none */
+  policy?: Policy;
+  /** Redact Secret values and tokens. @default true */
+  redact?: boolean;
+  /** Also mask `command=` values of exec/attach URIs. @default false */
+  redactExecCommands?: boolean;
+  /** Recent (auditID, stage) pairs remembered to drop retries; 0 turns dedupe off. @default 10000 */
+  dedupeCacheSize?: number;
+  /** Cluster name added as the `kube-audit/cluster` annotation. @default none */
+  cluster?: string;
+  /** Line-size cap in bytes; 0 = none. @default 262144 */
+  maxEventBytes?: number;
+}
+
+export interface BatchContext {
+  /** Overrides `PipelineOptions.cluster` for this batch (the receiver's `/audit/:cluster`). */
+  cluster?: string;
+}
+
+export interface BatchResult {
+  /** The lines, each `\n`-terminated, ready for one write; `''` when there are none. */
+  readonly lines: string;
+  readonly received: number;
+  readonly written: number;
+  readonly dropped: { readonly policy: number; readonly duplicate: number };
+  readonly invalid: number;
+  readonly truncated: number;
+  readonly redacted: number;
+  /** The events written, in order (for `release`, or for tools that want them). */
+  readonly events: readonly AuditEvent[];
+}
+
+export interface Pipeline {
+  /** Run the pipeline over a parsed body, or any events. */
+  process(
+    payload: ParsedPayload | { events: readonly AuditEvent[]; invalid?: readonly unknown[] },
+    context?: BatchContext,
+  ): BatchResult;
+  /**
+   * Forget the batch's events in the dedupe cache. Call it when its lines could not be written,
+   * so that the API server's retry of the same batch is not dropped as a duplicate.
+   */
+  release(result: BatchResult): void;
+}
+
+const rank: Readonly<Record<Level, number>> = { None: 0, Metadata: 1, Request: 2, RequestResponse: 3 };
+
+/**
+ * Compile the options into a pipeline.
+ *
+ * @example
+ * const pipeline = createPipeline({ policy: parsePolicy(policyYaml).policy, cluster: 'prod-eu' });
+ * const result = pipeline.process(parsePayload(body));
+ * process.stdout.write(result.lines);
+ */
+export function createPipeline(options: PipelineOptions = {}): Pipeline {
+  const checker: PolicyChecker | undefined = options.policy && createPolicyChecker(options.policy);
+  const redactor: Redactor | undefined =
+    options.redact === false ? undefined : createRedactor({ execCommands: !!options.redactExecCommands });
+  const dedupeSize = options.dedupeCacheSize ?? DEFAULT_DEDUPE_CACHE_SIZE;
+  const dedupe: Dedupe | undefined = dedupeSize > 0 ? createDedupe(dedupeSize) : undefined;
+  const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+
+  return {
+    process(payload, context = {}) {
+      const cluster = context.cluster ?? options.cluster;
+      const clusterAnnotation = cluster ? { [CLUSTER_ANNOTATION]: cluster } : undefined;
+      const written: AuditEvent[] = [];
+      let lines = '';
+      let policyDropped = 0;
+      let duplicates = 0;
+      let truncated = 0;
+      let redacted = 0;
+      for (const event of payload.events) {
+        const body = bodyOf(event);
+        if (checker && !applyPolicy(checker, event, body)) {
+          policyDropped++;
+          continue;
+        }
+        if (redactor?.(event, body)) {
+          event.set('annotations', withStrings(body('annotations'), { [REDACTED_ANNOTATION]: 'true' }));
+          redacted++;
+        }
+        if (dedupe?.seen(event)) {
+          duplicates++;
+          continue;
+        }
+        if (clusterAnnotation) event.set('annotations', withStrings(body('annotations'), clusterAnnotation));
+        let line = serializeEvent(event);
+        if (exceeds(line, maxEventBytes)) {
+          truncated++;
+          if (dropBodies(event)) line = serializeEvent(event);
+          if (exceeds(line, maxEventBytes)) {
+            cutDown(event, clusterAnnotation ?? {});
+            line = serializeEvent(event);
+          }
+        }
+        lines += `${line}\n`;
+        written.push(event);
+      }
+      return {
+        lines,
+        received: payload.events.length + (payload.invalid?.length ?? 0),
+        written: written.length,
+        dropped: { policy: policyDropped, duplicate: duplicates },
+        invalid: payload.invalid?.length ?? 0,
+        truncated,
+        redacted,
+        events: written,
+      };
+    },
+    release(result) {
+      dedupe?.forget(result.events);
+    },
+  };
+}
+
+/** The field's raw JSON, compact even when the event arrived pretty-printed. */
+function bodyOf(event: AuditEvent): (key: string) => string | undefined {
+  if (event.compact) return (key) => event.raw(key);
+  return (key) => {
+    const raw = event.raw(key);
+    return raw === undefined ? undefined : minify(raw, 0, raw.length);
+  };
+}
+
+/** Apply a policy decision; false when the event is to be dropped. It can only lower detail. */
+function applyPolicy(checker: PolicyChecker, event: AuditEvent, body: (key: string) => string | undefined): boolean {
+  const decision = checker(
+    policyRequestOf({
+      user: event.get('user'),
+      verb: event.verb,
+      objectRef: event.get('objectRef'),
+      requestURI: event.requestURI,
+    }),
+  );
+  if (decision.level === 'None' || decision.omitStages.has(event.stage)) return false;
+  if (rank[decision.level] < rank[event.level]) {
+    event.level = decision.level;
+    event.set('level', JSON.stringify(decision.level));
+  }
+  const level = rank[event.level];
+  if (level < rank.Request && event.has('requestObject')) event.set('requestObject', undefined);
+  if (level < rank.RequestResponse && event.has('responseObject')) event.set('responseObject', undefined);
+  if (decision.omitManagedFields) {
+    for (const key of ['requestObject', 'responseObject']) {
+      const raw = body(key);
+      if (raw === undefined) continue;
+      const stripped = withoutManagedFields(raw);
+      if (stripped !== raw) event.set(key, stripped);
+    }
+  }
+  return true;
+}
+
+/** `metadata.managedFields` removed from an object, and from each object of its `items`. */
+function withoutManagedFields(raw: string): string {
+  return rewriteObject(raw, (key, value) => {
+    if (key === 'metadata') return rewriteObject(value, (k) => (k === 'managedFields' ? undefined : KEEP));
+    if (key === 'items') return rewriteArray(value, withoutManagedFields);
+    return KEEP;
+  });
+}

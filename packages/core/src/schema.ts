@@ -1,0 +1,147 @@
+/**
+ * @module
+ * zod schemas of the `audit.k8s.io` data model (v1, with the fields that v1beta1 and v1alpha1
+ * events still carry). Objects are `looseObject`s: audit events grow fields every release, and a
+ * receiver must keep what it does not know.
+ */
+import { z } from 'zod';
+
+/** The audit API versions a receiver meets: v1 (1.12+) and the pre-1.24 betas. */
+export const AUDIT_API_VERSIONS = ['audit.k8s.io/v1', 'audit.k8s.io/v1beta1', 'audit.k8s.io/v1alpha1'] as const;
+export const AuditApiVersion = z.enum(AUDIT_API_VERSIONS);
+export type AuditApiVersion = z.infer<typeof AuditApiVersion>;
+
+/** Ordered from least to most detail. */
+export const LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'] as const;
+export const Level = z.enum(LEVELS);
+export type Level = z.infer<typeof Level>;
+
+export const STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const;
+export const Stage = z.enum(STAGES);
+export type Stage = z.infer<typeof Stage>;
+
+/** authentication/v1 UserInfo; every field is optional and the object may be `{}`. */
+export const UserInfo = z.looseObject({
+  username: z.string().optional(),
+  uid: z.string().optional(),
+  groups: z.array(z.string()).optional(),
+  extra: z.record(z.string(), z.array(z.string())).optional(),
+});
+export type UserInfo = z.infer<typeof UserInfo>;
+
+/** v1alpha1 has no `apiGroup`; its `apiVersion` is `group/version` instead. */
+export const ObjectReference = z.looseObject({
+  resource: z.string().optional(),
+  namespace: z.string().optional(),
+  name: z.string().optional(),
+  uid: z.string().optional(),
+  apiGroup: z.string().optional(),
+  apiVersion: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  subresource: z.string().optional(),
+});
+export type ObjectReference = z.infer<typeof ObjectReference>;
+
+/** meta/v1 Status as it appears in `responseStatus`. */
+export const Status = z.looseObject({
+  status: z.string().optional(),
+  message: z.string().optional(),
+  reason: z.string().optional(),
+  code: z.number().int().optional(),
+});
+export type Status = z.infer<typeof Status>;
+
+/** MicroTime or Time; Go writes a zero time as `null`. */
+const Timestamp = z.string().nullable().optional();
+
+/**
+ * One audit event. Required: the fields without `omitempty` upstream that identify the event.
+ * Timestamps are optional because events of old clusters carry `timestamp` instead.
+ */
+export const Event = z.looseObject({
+  kind: z.literal('Event').optional(),
+  apiVersion: z.string().optional(),
+  level: Level,
+  auditID: z.string(),
+  stage: Stage,
+  requestURI: z.string(),
+  verb: z.string(),
+  user: UserInfo.optional(),
+  impersonatedUser: UserInfo.nullable().optional(),
+  authenticationMetadata: z.looseObject({ impersonationConstraint: z.string().optional() }).nullable().optional(),
+  sourceIPs: z.array(z.string()).nullable().optional(),
+  userAgent: z.string().optional(),
+  objectRef: ObjectReference.nullable().optional(),
+  responseStatus: Status.nullable().optional(),
+  /** Raw JSON as the API server embedded it: an object, or an array (json-patch), or a string. */
+  requestObject: z.unknown().optional(),
+  responseObject: z.unknown().optional(),
+  requestReceivedTimestamp: Timestamp,
+  stageTimestamp: Timestamp,
+  annotations: z.record(z.string(), z.string()).nullable().optional(),
+  /** v1beta1/v1alpha1 only. */
+  timestamp: Timestamp,
+  metadata: z.looseObject({}).optional(),
+});
+export type Event = z.infer<typeof Event>;
+
+export const EventList = z.looseObject({
+  kind: z.literal('EventList').optional(),
+  apiVersion: AuditApiVersion.optional(),
+  metadata: z.looseObject({}).nullable().optional(),
+  items: z.array(z.unknown()),
+});
+export type EventList = z.infer<typeof EventList>;
+
+// Policy validation follows pkg/apis/audit/validation/validation.go.
+const nonResourceUrl = z
+  .string()
+  .refine((url) => url === '*' || (url.startsWith('/') && !url.slice(0, -1).includes('*')), {
+    message: 'must start with "/" (or be "*"), and "*" may only be the last character',
+  });
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export const GroupResources = z
+  .strictObject({
+    group: z
+      .string()
+      .refine((group) => group === '' || group === '*' || (group.length <= 253 && dnsSubdomain.test(group)), {
+        message: 'must be "", "*" or a DNS subdomain',
+      })
+      .optional(),
+    resources: z.array(z.string()).optional(),
+    resourceNames: z.array(z.string()).optional(),
+  })
+  .refine((gr) => !gr.resourceNames?.length || !!gr.resources?.length, {
+    message: 'resourceNames requires at least one resource',
+    path: ['resourceNames'],
+  });
+export type GroupResources = z.infer<typeof GroupResources>;
+
+export const PolicyRule = z
+  .strictObject({
+    level: Level,
+    users: z.array(z.string()).optional(),
+    userGroups: z.array(z.string()).optional(),
+    verbs: z.array(z.string()).optional(),
+    resources: z.array(GroupResources).optional(),
+    namespaces: z.array(z.string()).optional(),
+    nonResourceURLs: z.array(nonResourceUrl).optional(),
+    omitStages: z.array(Stage).optional(),
+    omitManagedFields: z.boolean().optional(),
+  })
+  .refine((rule) => !rule.nonResourceURLs?.length || (!rule.resources?.length && !rule.namespaces?.length), {
+    message: 'rules cannot apply to both regular resources and non-resource URLs',
+    path: ['nonResourceURLs'],
+  });
+export type PolicyRule = z.infer<typeof PolicyRule>;
+
+export const Policy = z.strictObject({
+  apiVersion: z.literal('audit.k8s.io/v1'),
+  kind: z.literal('Policy'),
+  metadata: z.looseObject({}).optional(),
+  rules: z.array(PolicyRule).min(1, 'a policy needs at least one rule'),
+  omitStages: z.array(Stage).optional(),
+  omitManagedFields: z.boolean().optional(),
+});
+export type Policy = z.infer<typeof Policy>;
