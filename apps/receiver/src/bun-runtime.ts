@@ -3,6 +3,7 @@
  * The receiver's Bun adapter: Bun.serve listeners and a stdout sink over Bun.write, whose promise
  * settles when the bytes are written.
  */
+import { createPrometheusMetrics } from './prometheus';
 import type { Listener, Runtime } from './server';
 import { createQueueSink } from './sink';
 
@@ -36,6 +37,7 @@ export const bunRuntime: Runtime = {
         throw error;
       }
     }),
+  createMetrics: createPrometheusMetrics,
   async listen(app, { port, tls }) {
     const server = Bun.serve({
       port,

@@ -56,7 +56,7 @@ const Env = z.object({
     z
       .string()
       .max(253, 'must be at most 253 characters')
-      .regex(/^[^\u0000-\u001f]*$/, 'must not contain control characters')
+      .refine((name) => ![...name].some((ch) => ch < ' '), 'must not contain control characters')
       .optional(),
   ),
   MAX_BODY_BYTES: integer(1024, 1024 ** 3),

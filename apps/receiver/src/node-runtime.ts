@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
+import { createPrometheusMetrics } from './prometheus';
 import type { Listener, Runtime } from './server';
 import { createStdoutSink } from './stdout-sink';
 
@@ -34,6 +35,7 @@ function toListener(server: Server, port: number): Listener {
 export const nodeRuntime: Runtime = {
   name: `node ${process.version}`,
   createSink: (onFatal) => createStdoutSink({ onFatal }),
+  createMetrics: createPrometheusMetrics,
   listen(app, { port, tls }) {
     return new Promise((resolve, reject) => {
       const timeouts = {

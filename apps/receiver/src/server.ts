@@ -45,9 +45,7 @@ function loadPolicy(file: string, logger: Logger) {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    fail(
-      `AUDIT_POLICY_FILE: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
+    fail(`AUDIT_POLICY_FILE: cannot read ${file}: ${(error as { code?: string }).code ?? String(error)}`);
   }
   try {
     const { policy, warnings } = parsePolicy(text, { source: file });

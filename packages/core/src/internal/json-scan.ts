@@ -82,7 +82,7 @@ export function skipString(s: string, i: number): number {
       }
     } else if (!(c >= 32)) {
       // NaN (past the end) lands here too
-      throw new JsonSyntaxError(c === c ? 'control character in string' : 'unterminated string', i - 1);
+      throw new JsonSyntaxError(Number.isNaN(c) ? 'unterminated string' : 'control character in string', i - 1);
     }
   }
 }
@@ -120,7 +120,7 @@ function skipLiteral(s: string, i: number, word: string): number {
 }
 
 /** Open containers of skipValue; grown on demand, shared because scanning never re-enters. */
-let stack = new Uint8Array(64);
+let stack: Uint8Array = new Uint8Array(64);
 const OBJECT = 1;
 const ARRAY = 2;
 

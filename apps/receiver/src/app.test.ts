@@ -1,0 +1,206 @@
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { createPipeline, type PipelineOptions } from '@kube-audit/core';
+import { describe, expect, it } from 'vitest';
+import { asWebhookBody, expectedLine, MALFORMED, REAL, realFixtureFiles } from '../../../test/support/fixtures';
+import { type AppOptions, createApp } from './app';
+import { createLogger } from './logger';
+import { createQueueSink } from './sink';
+
+function setup(options: Partial<Omit<AppOptions, 'pipeline'>> & { pipeline?: PipelineOptions } = {}) {
+  const written: string[] = [];
+  const logs: string[] = [];
+  const sink = createQueueSink(async (text) => {
+    written.push(text);
+  });
+  const app = createApp({
+    sink,
+    logger: createLogger((line) => logs.push(line), 'debug'),
+    ...options,
+    pipeline: createPipeline({ redact: false, ...options.pipeline }),
+  });
+  const post = (body: string | Uint8Array, headers: Record<string, string> = {}, path = '/audit?timeout=30s') =>
+    app.request(path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const lines = () => written.join('').split('\n').filter(Boolean);
+  return { app, post, lines, logs: () => logs.map((l) => JSON.parse(l)) };
+}
+
+const event = (fields: Record<string, unknown> = {}) => ({
+  level: 'Metadata',
+  auditID: 'a1',
+  stage: 'ResponseComplete',
+  requestURI: '/api/v1/namespaces/default/pods',
+  verb: 'list',
+  user: { username: 'alice' },
+  ...fields,
+});
+
+describe('receiving the real fixtures', () => {
+  for (const file of realFixtureFiles()) {
+    it(`writes ${file.name} line for line, field for field`, async () => {
+      const listVersion = (file.events[0]?.apiVersion as string | undefined) ?? 'audit.k8s.io/v1';
+      const { post, lines } = setup({ pipeline: { dedupeCacheSize: 0 } });
+      const response = await post(asWebhookBody(file.events, listVersion));
+      expect(response.status).toBe(200);
+      const n = file.events.length;
+      expect(await response.json()).toEqual({
+        received: n,
+        written: n,
+        dropped: { policy: 0, duplicate: 0 },
+        invalid: 0,
+      });
+      const out = lines().map((line) => JSON.parse(line));
+      expect(out).toHaveLength(n);
+      out.forEach((line, i) => {
+        const expected = expectedLine({ ...file.events[i], apiVersion: undefined }, listVersion);
+        expect(line).toStrictEqual(expected);
+        // Field order too: kind, apiVersion, then the event's own order.
+        expect(Object.keys(line)).toEqual(Object.keys(expected));
+      });
+    });
+  }
+
+  it(`answers 400 to ${MALFORMED} and writes nothing`, async () => {
+    const { post, lines } = setup();
+    const response = await post(readFileSync(`${REAL}${MALFORMED}`, 'utf8'));
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: 'kind must be a string' });
+    expect(lines()).toEqual([]);
+  });
+});
+
+describe('routes', () => {
+  it.each(['/', '/post', '/audit', '/audit/prod-eu'])('receives on POST %s, query ignored', async (path) => {
+    const { post, lines } = setup();
+    const response = await post(JSON.stringify({ items: [event()] }), {}, `${path}?timeout=30s`);
+    expect(response.status).toBe(200);
+    expect(lines()).toHaveLength(1);
+  });
+
+  it('names the cluster from the path', async () => {
+    const { post, lines } = setup({ pipeline: { cluster: 'from-env' } });
+    await post(JSON.stringify({ items: [event()] }), {}, '/audit/prod-eu');
+    expect(JSON.parse(lines()[0] as string).annotations).toEqual({ 'kube-audit/cluster': 'prod-eu' });
+  });
+
+  it('rejects a cluster segment that is not a name', async () => {
+    const { post } = setup();
+    const response = await post(JSON.stringify({ items: [event()] }), {}, `/audit/${encodeURIComponent('bad name')}`);
+    expect(response.status).toBe(400);
+  });
+
+  it('answers health and readiness, and 503 while draining', async () => {
+    let draining = false;
+    const { app, post } = setup({ draining: () => draining });
+    expect((await app.request('/healthz')).status).toBe(200);
+    expect((await app.request('/readyz')).status).toBe(200);
+    draining = true;
+    const ready = await app.request('/readyz');
+    expect(ready.status).toBe(503);
+    const batch = await post(JSON.stringify({ items: [event()] }));
+    expect(batch.status).toBe(503);
+    expect(batch.headers.get('retry-after')).toBe('1');
+    expect((await app.request('/healthz')).status).toBe(200);
+  });
+
+  it('answers 404 elsewhere and 405 with Allow for a wrong method', async () => {
+    const { app } = setup();
+    const missing = await app.request('/nope', { method: 'POST' });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: 'not found' });
+    const wrong = await app.request('/audit', { method: 'GET' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('POST');
+    expect((await app.request('/healthz', { method: 'POST' })).status).toBe(405);
+  });
+});
+
+describe('bodies', () => {
+  it.each([
+    ['application/json', 200],
+    ['application/json; charset=utf-8', 200],
+    ['application/vnd.kubernetes+json', 200],
+    ['text/plain', 415],
+    ['application/jsonp', 415],
+    ['application/x-www-form-urlencoded', 415],
+  ])('Content-Type %s: %i', async (type, status) => {
+    const { post } = setup();
+    expect((await post(JSON.stringify({ items: [event()] }), { 'content-type': type })).status).toBe(status);
+  });
+
+  it('answers 415 without a Content-Type', async () => {
+    const { app } = setup();
+    const response = await app.request('/audit', { method: 'POST', body: new TextEncoder().encode('{}') });
+    expect(response.status).toBe(415);
+  });
+
+  it('accepts gzip and limits the decompressed size', async () => {
+    const { post, lines } = setup({ maxBodyBytes: 4096 });
+    const ok = await post(gzipSync(JSON.stringify({ items: [event()] })), { 'content-encoding': 'gzip' });
+    expect(ok.status).toBe(200);
+    expect(lines()).toHaveLength(1);
+    const bomb = gzipSync(Buffer.alloc(1024 * 1024, 32));
+    expect(bomb.length).toBeLessThan(4096);
+    expect((await post(bomb, { 'content-encoding': 'gzip' })).status).toBe(413);
+    expect((await post(Buffer.from('not gzip'), { 'content-encoding': 'gzip' })).status).toBe(400);
+    expect((await post('{}', { 'content-encoding': 'br' })).status).toBe(415);
+  });
+
+  it('answers 413 past MAX_BODY_BYTES, on the bytes read', async () => {
+    const { post, lines } = setup({ maxBodyBytes: 2048 });
+    const big = JSON.stringify({ items: Array.from({ length: 30 }, (_, i) => event({ auditID: `id-${i}` })) });
+    const response = await post(big);
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ error: 'body is larger than 2048 bytes' });
+    expect(lines()).toEqual([]);
+  });
+
+  it('answers 400 to invalid UTF-8', async () => {
+    const { post } = setup();
+    const bytes = new Uint8Array([
+      ...new TextEncoder().encode('{"items":["'),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode('"]}'),
+    ]);
+    const response = await post(bytes);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: 'body is not valid UTF-8' });
+  });
+
+  it('writes the valid items of a batch and logs each invalid one with its reason', async () => {
+    const { post, lines, logs } = setup();
+    const response = await post(JSON.stringify({ items: [event(), { auditID: 'x' }, event({ auditID: 'a2' })] }));
+    expect(await response.json()).toEqual({
+      received: 3,
+      written: 2,
+      dropped: { policy: 0, duplicate: 0 },
+      invalid: 1,
+    });
+    expect(lines()).toHaveLength(2);
+    const warning = logs().find((log) => log.msg === 'invalid audit event');
+    expect(warning).toMatchObject({ level: 'warn', reason: 'missing stage', index: 1, item: { auditID: 'x' } });
+  });
+
+  it('does not answer 200 when the sink fails, and lets the retry through', async () => {
+    let fail = true;
+    const written: string[] = [];
+    const app = createApp({
+      pipeline: createPipeline(),
+      logger: createLogger(() => {}, 'silent'),
+      sink: createQueueSink(async (text) => {
+        if (fail) throw new Error('EPIPE');
+        written.push(text);
+      }),
+    });
+    const body = JSON.stringify({ items: [event()] });
+    const init = { method: 'POST', body, headers: { 'content-type': 'application/json' } };
+    const first = await app.request('/audit', init);
+    expect(first.status).toBe(503);
+    fail = false;
+    const retry = await app.request('/audit', init);
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toMatchObject({ written: 1, dropped: { duplicate: 0 } });
+    expect(written).toHaveLength(1);
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * The built receiver as a real process: real HTTP, real stdout, real signals.
+ */
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES } from '../../../test/support/fixtures';
+import { findBun, postAudit, RECEIVER_DIST, type ReceiverProcess, startReceiver } from '../../../test/support/receiver';
+
+const example = readFileSync(`${FIXTURES}examples/eventlist.json`, 'utf8');
+const exampleItems = (JSON.parse(example) as { items: Record<string, unknown>[] }).items;
+
+function batch(n: number, prefix: string): string {
+  const items = Array.from({ length: n }, (_, i) => ({
+    level: 'Metadata',
+    auditID: `${prefix}-${i}`,
+    stage: 'ResponseComplete',
+    requestURI: `/api/v1/namespaces/ns-${i % 7}/pods?limit=500`,
+    verb: 'list',
+    user: { username: `user-${i % 13}`, groups: ['system:authenticated'] },
+    sourceIPs: ['10.0.0.1'],
+    objectRef: { resource: 'pods', namespace: `ns-${i % 7}`, apiVersion: 'v1' },
+    responseStatus: { metadata: {}, code: 200 },
+    requestReceivedTimestamp: '2026-11-27T05:00:00.000000Z',
+    stageTimestamp: '2026-11-27T05:00:00.001000Z',
+  }));
+  return JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items });
+}
+
+const runtimes: { name: string; command?: [string, ...string[]] }[] = [{ name: 'node' }];
+const bun = findBun();
+if (bun) runtimes.push({ name: 'bun', command: [bun, `${RECEIVER_DIST}bun.js`] });
+else if (process.env.CI) throw new Error('Bun is required in CI (set $BUN or put bun on PATH)');
+
+let receiver: ReceiverProcess | undefined;
+afterEach(async () => {
+  await receiver?.stop();
+  receiver = undefined;
+});
+
+describe.each(runtimes)('receiver on $name', ({ command }) => {
+  it('turns the example EventList into one line per event on stdout', async () => {
+    receiver = await startReceiver({ command });
+    const response = await postAudit(`${receiver.url}/audit`, example);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      received: exampleItems.length,
+      written: exampleItems.length,
+      dropped: { policy: 0, duplicate: 0 },
+      invalid: 0,
+    });
+    // 200 means written: the lines are there when the answer arrives (allowing for pipe transit).
+    await receiver.waitFor(() => receiver?.lines.length === exampleItems.length, 2000);
+    const lines = receiver.lines.map((line) => JSON.parse(line));
+    expect(lines.map((line) => line.auditID)).toEqual(exampleItems.map((item) => item.auditID));
+    for (const line of lines) expect(Object.keys(line).slice(0, 2)).toEqual(['kind', 'apiVersion']);
+    expect(receiver.logs.every((log) => typeof log.level === 'string' && typeof log.msg === 'string')).toBe(true);
+  });
+
+  it('answers errors with short JSON and keeps serving', async () => {
+    receiver = await startReceiver({ command });
+    const bad = await postAudit(`${receiver.url}/`, '{"items":[');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: expect.stringContaining('not valid JSON') });
+    const unsupported = await postAudit(`${receiver.url}/post`, 'x', { 'content-type': 'text/plain' });
+    expect(unsupported.status).toBe(415);
+    const good = await postAudit(`${receiver.url}/post`, batch(3, 'after'));
+    expect(good.status).toBe(200);
+    await receiver.waitFor(() => receiver?.lines.length === 3);
+  });
+
+  it('drains on SIGTERM: a batch in flight is written and answered, then it exits 0', async () => {
+    receiver = await startReceiver({ command });
+    const r = receiver;
+    // A large batch, sent slowly enough that SIGTERM lands while it is in flight.
+    const body = new TextEncoder().encode(batch(4000, 'drain'));
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent >= body.length) return controller.close();
+        const chunk = body.subarray(sent, sent + 256 * 1024);
+        sent += chunk.length;
+        controller.enqueue(chunk);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      },
+    });
+    const answer = fetch(`${r.url}/audit?timeout=30s`, {
+      method: 'POST',
+      body: stream,
+      headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+      duplex: 'half',
+    } as RequestInit);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    r.child.kill('SIGTERM');
+    const response = await answer.catch((error: Error) => error);
+    const code = await r.exited;
+    expect(code).toBe(0);
+    if (response instanceof Response && response.status === 200) {
+      expect(r.lines).toHaveLength(4000);
+    } else {
+      // Not answered 200: nothing may claim to be written, and the API server will retry.
+      expect(response instanceof Response ? response.status : 'network error').not.toBe(200);
+    }
+    expect(r.logs.some((log) => log.msg === 'shutting down')).toBe(true);
+  });
+
+  it('exits 2 naming a bad variable', async () => {
+    await expect(startReceiver({ command, env: { PORT: 'eighty' } })).rejects.toThrow(/exited 2/);
+  });
+});
+
+describe('stdout closed by its reader', () => {
+  it('answers no 200 for lines it could not write and exits non-zero', async () => {
+    receiver = await startReceiver();
+    const r = receiver;
+    r.child.stdout?.destroy();
+    const response = await postAudit(`${r.url}/audit`, batch(50, 'epipe')).catch(() => undefined);
+    expect(response?.status).not.toBe(200);
+    expect(await r.exited).not.toBe(0);
+    expect(r.logs.some((log) => String(log.msg).includes('stdout failed'))).toBe(true);
+  });
+});
