@@ -1,0 +1,428 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, REAL, realFixtureFiles } from '../../../test/support/fixtures';
+import { parsePayload } from './parse';
+import { createPipeline, type PipelineOptions } from './pipeline';
+import { createPolicyChecker, parsePolicy, policyRequestOf } from './policy';
+import type { Level, Stage } from './schema';
+
+type Json = Record<string, unknown>;
+const base = (fields: Json = {}): Json => ({
+  level: 'RequestResponse',
+  auditID: 'a1',
+  stage: 'ResponseComplete',
+  requestURI: '/api/v1/namespaces/default/pods/p1',
+  verb: 'get',
+  user: { username: 'alice', groups: ['system:authenticated'] },
+  objectRef: { resource: 'pods', namespace: 'default', name: 'p1', apiVersion: 'v1' },
+  ...fields,
+});
+const list = (items: unknown[]) =>
+  JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items });
+
+function run(items: unknown[], options: PipelineOptions = {}, cluster?: string) {
+  const result = createPipeline({ dedupeCacheSize: 0, ...options }).process(parsePayload(list(items)), { cluster });
+  return {
+    result,
+    out: result.lines
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Json),
+  };
+}
+
+describe('createPipeline', () => {
+  it('writes an event no step changes byte for byte', () => {
+    const text = list([base({ requestObject: { n: 9007199254740993, f: 1.0 } })]);
+    const { lines } = createPipeline().process(parsePayload(text));
+    const item = text.slice(text.indexOf('"items":[') + 10, -2);
+    expect(lines).toBe(`{"kind":"Event","apiVersion":"audit.k8s.io/v1",${item}\n`);
+  });
+
+  it('counts what it received, wrote, dropped and found invalid', () => {
+    const pipeline = createPipeline({ policy: parsePolicy(policyYaml('Metadata', { verbs: ['get'] })).policy });
+    const payload = parsePayload(list([base(), base({ auditID: 'b', verb: 'list' }), { nope: 1 }, base()]));
+    const result = pipeline.process(payload);
+    expect(result).toMatchObject({ received: 4, written: 1, dropped: { policy: 1, duplicate: 1 }, invalid: 1 });
+  });
+});
+
+function policyYaml(level: Level, selector: Json = {}, extra: Json = {}): string {
+  return JSON.stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', ...extra, rules: [{ level, ...selector }] });
+}
+
+describe('policy step', () => {
+  const vectors = JSON.parse(readFileSync(`${FIXTURES}policy-vectors.json`, 'utf8'));
+  type Req = {
+    user: { name: string; groups?: string[] } | null;
+    verb: string;
+    namespace: string;
+    apiGroup: string;
+    apiVersion: string;
+    resource: string;
+    subresource: string;
+    name: string;
+    resourceRequest: boolean;
+    path: string;
+  };
+  /** The audit event the API server would write for a request of the test table. */
+  const eventOf = (request: Req, stage: Stage): Json => {
+    const objectRef: Json = {};
+    if (request.resource) objectRef.resource = request.resource;
+    if (request.namespace) objectRef.namespace = request.namespace;
+    if (request.name) objectRef.name = request.name;
+    if (request.apiGroup) objectRef.apiGroup = request.apiGroup;
+    if (request.apiVersion) objectRef.apiVersion = request.apiVersion;
+    if (request.subresource) objectRef.subresource = request.subresource;
+    return {
+      level: 'RequestResponse',
+      auditID: 'id',
+      stage,
+      requestURI: request.resourceRequest ? '/api/x' : request.path,
+      verb: request.verb,
+      user: request.user ? { username: request.user.name, groups: request.user.groups } : {},
+      ...(request.resourceRequest ? { objectRef } : {}),
+      requestObject: { kind: 'Pod' },
+      responseObject: { kind: 'Pod' },
+    };
+  };
+  const rank = { None: 0, Metadata: 1, Request: 2, RequestResponse: 3 };
+  const cases = [
+    ...vectors.cases.map((c: Json) => ({ ...c, request: vectors.requests[c.request as string] })),
+    ...vectors.derivedCases,
+  ] as {
+    id?: string;
+    description?: string;
+    request: Req;
+    policy: Json;
+    expected: { level: Level; omitStages?: Stage[] };
+  }[];
+
+  it.each(cases.map((c) => [c.id ?? c.description, c] as const))('%s', (_name, c) => {
+    const policy = {
+      apiVersion: 'audit.k8s.io/v1',
+      kind: 'Policy',
+      omitStages: c.policy.omitStages,
+      rules: c.policy.rules,
+    };
+    const { policy: parsed } = parsePolicy(JSON.stringify(policy));
+    for (const stage of ['RequestReceived', 'ResponseComplete'] as const) {
+      const { out, result } = run([eventOf(c.request, stage)], { policy: parsed });
+      const omitted =
+        c.expected.omitStages?.includes(stage) ||
+        (!c.expected.omitStages && (c.policy.omitStages as string[]).includes(stage));
+      if (c.expected.level === 'None' || omitted) {
+        expect(out).toEqual([]);
+        expect(result.dropped.policy).toBe(1);
+        continue;
+      }
+      expect(out).toHaveLength(1);
+      const line = out[0] as Json;
+      expect(line.level).toBe(c.expected.level);
+      expect('requestObject' in line).toBe(rank[c.expected.level] >= rank.Request);
+      expect('responseObject' in line).toBe(rank[c.expected.level] >= rank.RequestResponse);
+    }
+  });
+
+  it('never raises an event’s level', () => {
+    const { policy } = parsePolicy(policyYaml('RequestResponse'));
+    const { out } = run([base({ level: 'Metadata' })], { policy });
+    expect(out[0]?.level).toBe('Metadata');
+  });
+
+  it('removes managedFields from bodies and list items when the policy omits them', () => {
+    const { policy } = parsePolicy(policyYaml('RequestResponse', {}, { omitManagedFields: true }));
+    const managed = { name: 'p', managedFields: [{ manager: 'kubectl' }], labels: { a: 'b' } };
+    const { out } = run(
+      [
+        base({
+          requestObject: { metadata: managed, spec: {} },
+          responseObject: { kind: 'PodList', items: [{ metadata: managed }] },
+        }),
+      ],
+      { policy },
+    );
+    expect(out[0]?.requestObject).toEqual({ metadata: { name: 'p', labels: { a: 'b' } }, spec: {} });
+    expect(out[0]?.responseObject).toEqual({
+      kind: 'PodList',
+      items: [{ metadata: { name: 'p', labels: { a: 'b' } } }],
+    });
+  });
+});
+
+describe('redaction step', () => {
+  const secretRef = { resource: 'secrets', namespace: 'default', name: 's1', apiVersion: 'v1' };
+  const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
+  const secret = {
+    kind: 'Secret',
+    apiVersion: 'v1',
+    metadata: { name: 's1', annotations: { [lastApplied]: '{"data":{"password":"c2VjcmV0"}}', keep: 'me' } },
+    data: { password: 'c2VjcmV0', token: 'dG9rZW4=' },
+    stringData: { plain: 'secret' },
+    type: 'Opaque',
+  };
+  const redactedSecret = {
+    ...secret,
+    metadata: { name: 's1', annotations: { [lastApplied]: '[REDACTED]', keep: 'me' } },
+    data: { password: '[REDACTED]', token: '[REDACTED]' },
+    stringData: { plain: '[REDACTED]' },
+  };
+
+  it.each(['create', 'update', 'patch'])('redacts Secret values on %s, request and response, keys kept', (verb) => {
+    const event = base({ verb, objectRef: secretRef, requestObject: secret, responseObject: secret });
+    const { out, result } = run([event]);
+    expect(out[0]).toEqual({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      ...event,
+      requestObject: redactedSecret,
+      responseObject: redactedSecret,
+      annotations: { 'kube-audit/redacted': 'true' },
+    });
+    expect(result.redacted).toBe(1);
+  });
+
+  it('redacts each Secret of a list response, and Secrets found by their kind under another resource', () => {
+    const { kind: _k, apiVersion: _a, ...item } = secret;
+    const { out } = run([
+      base({
+        verb: 'list',
+        objectRef: { resource: 'secrets', namespace: 'default' },
+        responseObject: { kind: 'SecretList', items: [item, item] },
+      }),
+      base({ objectRef: { resource: 'things', apiGroup: 'x.io' }, responseObject: secret }),
+    ]);
+    const { kind: _k2, apiVersion: _a2, ...redactedItem } = redactedSecret;
+    expect((out[0]?.responseObject as Json).items).toEqual([redactedItem, redactedItem]);
+    expect(out[1]?.responseObject).toEqual(redactedSecret);
+  });
+
+  it('redacts json-patch values written under /data', () => {
+    const patch = [
+      { op: 'replace', path: '/data/password', value: 'bmV3' },
+      { op: 'add', path: '/data', value: { a: 'YQ==' } },
+      { op: 'replace', path: '/metadata/labels/x', value: 'y' },
+    ];
+    const { out } = run([base({ verb: 'patch', objectRef: secretRef, requestObject: patch })]);
+    expect(out[0]?.requestObject).toEqual([
+      { op: 'replace', path: '/data/password', value: '[REDACTED]' },
+      { op: 'add', path: '/data', value: { a: '[REDACTED]' } },
+      { op: 'replace', path: '/metadata/labels/x', value: 'y' },
+    ]);
+  });
+
+  it('redacts TokenRequest status.token and TokenReview spec.token', () => {
+    const { out } = run([
+      base({
+        verb: 'create',
+        objectRef: {
+          resource: 'serviceaccounts',
+          subresource: 'token',
+          namespace: 'default',
+          name: 'sa',
+          apiVersion: 'v1',
+        },
+        requestObject: { kind: 'TokenRequest', spec: { audiences: ['api'] } },
+        responseObject: {
+          kind: 'TokenRequest',
+          spec: { audiences: ['api'] },
+          status: { token: 'eyJhbGciOi', expirationTimestamp: 'x' },
+        },
+      }),
+      base({
+        verb: 'create',
+        objectRef: { resource: 'tokenreviews', apiGroup: 'authentication.k8s.io', apiVersion: 'v1' },
+        requestObject: { kind: 'TokenReview', spec: { token: 'eyJhbGciOi' } },
+        responseObject: { kind: 'TokenReview', spec: { token: 'eyJhbGciOi' }, status: { authenticated: true } },
+      }),
+    ]);
+    expect(out[0]?.requestObject).toEqual({ kind: 'TokenRequest', spec: { audiences: ['api'] } });
+    expect(out[0]?.responseObject).toEqual({
+      kind: 'TokenRequest',
+      spec: { audiences: ['api'] },
+      status: { token: '[REDACTED]', expirationTimestamp: 'x' },
+    });
+    expect(out[1]?.requestObject).toEqual({ kind: 'TokenReview', spec: { token: '[REDACTED]' } });
+    expect(out[1]?.responseObject).toEqual({
+      kind: 'TokenReview',
+      spec: { token: '[REDACTED]' },
+      status: { authenticated: true },
+    });
+  });
+
+  it('masks exec commands only when asked', () => {
+    const uri =
+      '/api/v1/namespaces/default/pods/p1/exec?command=sh&command=-c&command=cat%20%2Fetc%2Fshadow&container=c&stdin=true';
+    const exec = base({
+      verb: 'create',
+      requestURI: uri,
+      objectRef: { ...secretRef, resource: 'pods', subresource: 'exec' },
+    });
+    expect(run([exec]).out[0]?.requestURI).toBe(uri);
+    const { out } = run([exec], { redactExecCommands: true });
+    expect(out[0]?.requestURI).toBe(
+      '/api/v1/namespaces/default/pods/p1/exec?command=[REDACTED]&command=[REDACTED]&command=[REDACTED]&container=c&stdin=true',
+    );
+    expect(out[0]?.annotations).toEqual({ 'kube-audit/redacted': 'true' });
+  });
+
+  it('changes nothing else in the event, and nothing at all with REDACT=off', () => {
+    const event = base({
+      objectRef: secretRef,
+      requestObject: secret,
+      annotations: { 'authorization.k8s.io/decision': 'allow' },
+    });
+    const { out } = run([event]);
+    expect({ ...out[0], requestObject: undefined, annotations: undefined }).toEqual({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      ...event,
+      requestObject: undefined,
+      annotations: undefined,
+    });
+    expect(out[0]?.annotations).toEqual({ 'authorization.k8s.io/decision': 'allow', 'kube-audit/redacted': 'true' });
+    expect(run([event], { redact: false }).out[0]).toEqual({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...event });
+  });
+
+  it('redacts the real Falco Secret and ConfigMap traces only where they hold Secrets', () => {
+    for (const file of realFixtureFiles()) {
+      const { out } = run(file.events.map(({ kind: _k, apiVersion: _a, ...e }) => e));
+      for (const line of out) {
+        const isSecret = (line.objectRef as Json | undefined)?.resource === 'secrets';
+        const hasBody = 'requestObject' in line || 'responseObject' in line;
+        if (!isSecret || !hasBody)
+          expect((line.annotations as Json | undefined)?.['kube-audit/redacted']).toBeUndefined();
+      }
+    }
+  });
+});
+
+describe('dedupe step', () => {
+  it('writes a batch posted twice once', () => {
+    const pipeline = createPipeline();
+    const body = list([base(), base({ auditID: 'a2' })]);
+    expect(pipeline.process(parsePayload(body)).written).toBe(2);
+    const again = pipeline.process(parsePayload(body));
+    expect(again.written).toBe(0);
+    expect(again.dropped.duplicate).toBe(2);
+  });
+
+  it('passes two stages of one request', () => {
+    const result = createPipeline().process(parsePayload(list([base({ stage: 'RequestReceived' }), base()])));
+    expect(result.written).toBe(2);
+  });
+
+  it('forgets a released batch so its retry is written', () => {
+    const pipeline = createPipeline();
+    const body = list([base()]);
+    pipeline.release(pipeline.process(parsePayload(body)));
+    expect(pipeline.process(parsePayload(body)).written).toBe(1);
+  });
+
+  it('remembers at most its capacity, oldest first out', () => {
+    const pipeline = createPipeline({ dedupeCacheSize: 2 });
+    for (const id of ['x', 'y', 'z']) pipeline.process(parsePayload(list([base({ auditID: id })])));
+    expect(pipeline.process(parsePayload(list([base({ auditID: 'x' })]))).written).toBe(1);
+    expect(pipeline.process(parsePayload(list([base({ auditID: 'z' })]))).written).toBe(0);
+  });
+});
+
+describe('enrichment step', () => {
+  it('adds the cluster annotation, and the batch’s cluster wins over the configured one', () => {
+    const event = base({ annotations: { 'authorization.k8s.io/decision': 'allow' } });
+    expect(run([event], { cluster: 'env' }).out[0]?.annotations).toEqual({
+      'authorization.k8s.io/decision': 'allow',
+      'kube-audit/cluster': 'env',
+    });
+    expect(run([event], { cluster: 'env' }, 'path').out[0]?.annotations).toMatchObject({
+      'kube-audit/cluster': 'path',
+    });
+    expect(run([base()], {}, 'c').out[0]?.annotations).toEqual({ 'kube-audit/cluster': 'c' });
+  });
+});
+
+describe('truncation step', () => {
+  it('drops the bodies of an event over the cap and marks it', () => {
+    const event = base({ requestObject: { blob: 'x'.repeat(5000) }, responseObject: { ok: true } });
+    const { out, result } = run([event], { maxEventBytes: 2000 });
+    expect(result.truncated).toBe(1);
+    expect(out[0]).toEqual({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      ...base(),
+      annotations: { 'audit.k8s.io/truncated': 'true' },
+    });
+  });
+
+  it('counts bytes, not characters', () => {
+    const event = base({ requestObject: { s: 'é'.repeat(900) } });
+    expect(run([event], { maxEventBytes: 1500 }).result.truncated).toBe(1);
+    expect(run([event], { maxEventBytes: 3000 }).result.truncated).toBe(0);
+  });
+
+  it('cuts a huge event without bodies down to who did what, instead of dropping it', () => {
+    const event = base({
+      userAgent: 'u'.repeat(5000),
+      user: { username: 'alice', groups: ['g'], extra: { a: ['b'] } },
+      responseStatus: { metadata: {}, code: 403, message: 'm'.repeat(3000) },
+      annotations: { big: 'x'.repeat(3000) },
+      requestReceivedTimestamp: '2026-11-27T05:00:00.000000Z',
+      stageTimestamp: '2026-11-27T05:00:00.000001Z',
+    });
+    const { out } = run([event], { maxEventBytes: 1000, cluster: 'c1' });
+    expect(out[0]).toEqual({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      level: 'RequestResponse',
+      auditID: 'a1',
+      stage: 'ResponseComplete',
+      requestURI: '/api/v1/namespaces/default/pods/p1',
+      verb: 'get',
+      user: { username: 'alice' },
+      objectRef: { resource: 'pods', namespace: 'default', name: 'p1', apiVersion: 'v1' },
+      responseStatus: { code: 403 },
+      requestReceivedTimestamp: '2026-11-27T05:00:00.000000Z',
+      stageTimestamp: '2026-11-27T05:00:00.000001Z',
+      annotations: { 'kube-audit/cluster': 'c1', 'audit.k8s.io/truncated': 'true' },
+    });
+  });
+
+  it('does nothing with a cap of 0', () => {
+    expect(run([base({ requestObject: { blob: 'x'.repeat(300_000) } })], { maxEventBytes: 0 }).result.truncated).toBe(
+      0,
+    );
+  });
+});
+
+describe('the real fixtures through the default pipeline', () => {
+  it('with the Falco policy, writes exactly what the rules call for', () => {
+    const { policy } = parsePolicy(readFileSync(`${REAL}policies/falco-k8saudit-audit-policy.yaml`, 'utf8'));
+    const check = createPolicyChecker(policy);
+    let kept = 0;
+    let dropped = 0;
+    for (const file of realFixtureFiles()) {
+      const events = file.events.map(({ kind: _k, apiVersion: _a, ...e }) => e);
+      const { out, result } = run(events, { policy });
+      const expected = events.flatMap((event) => {
+        const decision = check(policyRequestOf(event));
+        if (decision.level === 'None' || decision.omitStages.has(event.stage as Stage)) return [];
+        const level = rankOf(decision.level) < rankOf(event.level as Level) ? decision.level : event.level;
+        const line: Json = { kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...event, level };
+        if (rankOf(level as Level) < 2) delete line.requestObject;
+        if (rankOf(level as Level) < 3) delete line.responseObject;
+        return [line];
+      });
+      expect(out).toEqual(expected);
+      expect(result.dropped.policy).toBe(events.length - expected.length);
+      kept += expected.length;
+      dropped += events.length - expected.length;
+    }
+    // The policy does something on these traces: both outcomes occur.
+    expect(kept).toBeGreaterThan(0);
+    expect(dropped).toBeGreaterThan(0);
+  });
+});
+
+function rankOf(level: Level): number {
+  return ['None', 'Metadata', 'Request', 'RequestResponse'].indexOf(level);
+}
