@@ -1,0 +1,102 @@
+/**
+ * @module
+ * `kube-audit`: dispatch to a subcommand, `--help` and `--version`, and turn errors into exit
+ * codes: 0 ok, 1 invalid input under --strict or failed delivery, 2 usage or configuration error.
+ */
+import type { Command, Io } from './command';
+import { processCommand } from './commands/process';
+import { replayCommand } from './commands/replay';
+import { statsCommand } from './commands/stats';
+import { isBrokenPipe } from './output';
+import { EXIT_USAGE, UsageError } from './usage-error';
+import { VERSION } from './version';
+
+const commands: readonly Command[] = [processCommand, replayCommand, statsCommand];
+
+const help = `Usage: kube-audit <command> [flags] [FILE…]
+
+Kubernetes audit events from log files and stdin, through the same pipeline as the
+kube-audit receiver (policy, redaction, dedupe, cluster annotation, size cap).
+
+Commands:
+${commands.map((command) => `  ${command.name.padEnd(9)} ${command.summary}`).join('\n')}
+
+Flags:
+  -h, --help     show help (also: kube-audit <command> --help)
+  --version      print the version
+
+Exit codes: 0 ok, 1 invalid input under --strict or failed delivery, 2 usage or configuration error.
+
+Example:
+  kube-audit process --policy audit-policy.yaml audit.log.gz | kube-audit stats
+`;
+
+/** `--help` or `-h` anywhere before a `--` terminator. */
+function wantsHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
+async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr.write(help);
+    return EXIT_USAGE;
+  }
+  if (name === '--version' || name === 'version') {
+    io.stdout.write(`kube-audit ${VERSION}\n`);
+    return 0;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    const topic = commands.find((command) => command.name === rest[0]);
+    io.stdout.write(topic?.help ?? help);
+    return 0;
+  }
+  const command = commands.find((candidate) => candidate.name === name);
+  if (!command) {
+    const names = commands.map((candidate) => candidate.name).join(', ');
+    throw new UsageError(`unknown command ${JSON.stringify(name)} (commands: ${names}; see kube-audit --help)`);
+  }
+  if (wantsHelp(rest)) {
+    io.stdout.write(command.help);
+    return 0;
+  }
+  return command.run(rest, io);
+}
+
+// A reader that goes away (`kube-audit process big.log | head`) is a normal end, not an error.
+process.stdout.on('error', (error) => {
+  if (isBrokenPipe(error)) process.exit(0);
+  throw error;
+});
+
+// Hidden: report peak memory, to check that a large log streams in bounded memory.
+const argv = process.argv.slice(2);
+const debugMemory = argv.includes('--debug-memory');
+const io: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+
+main(
+  argv.filter((arg) => arg !== '--debug-memory'),
+  io,
+).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (isBrokenPipe(error)) process.exit(0);
+    if (error instanceof UsageError) {
+      process.stderr.write(`kube-audit: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+    } else {
+      process.stderr.write(`kube-audit: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
+
+if (debugMemory) {
+  process.on('exit', () => {
+    const mib = (process.resourceUsage().maxRSS / 1024).toFixed(1);
+    process.stderr.write(`kube-audit: peak RSS ${mib} MiB\n`);
+  });
+}
