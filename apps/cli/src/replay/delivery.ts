@@ -74,7 +74,9 @@ export function createDelivery(options: DeliveryOptions): (body: Buffer) => Prom
       if (remaining <= 0) return { error: timedOut, retryAfterWaits: waits };
       const outcome = await options.post(body, remaining);
       const status = outcome.status;
-      if (status === undefined) return { error: outcome.error ?? 'no response', retryAfterWaits: waits };
+      if (status === undefined) {
+        return { error: outcome.timedOut ? timedOut : (outcome.error ?? 'no response'), retryAfterWaits: waits };
+      }
       if (status >= 200 && status <= 206) return { retryAfterWaits: waits };
       const seconds = retryAfterSeconds(status, outcome.retryAfter);
       if (seconds === undefined || waits === MAX_RETRY_AFTER_RETRIES) {

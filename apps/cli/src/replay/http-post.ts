@@ -15,6 +15,8 @@ export interface PostOutcome {
   retryAfter?: string;
   /** Why no response arrived: refused, reset, TLS, timeout. */
   error?: string;
+  /** True when the time limit ended the request. */
+  timedOut?: boolean;
 }
 
 export interface PosterOptions {
@@ -80,7 +82,7 @@ export function createPoster(options: PosterOptions): Poster {
         });
         // client-go's timeout covers the whole exchange, reading the response included.
         const timer = setTimeout(() => {
-          settle({ error: `no response within ${formatDuration(timeoutMs)}` });
+          settle({ error: `no response within ${formatDuration(timeoutMs)}`, timedOut: true });
           request.destroy();
         }, timeoutMs);
         request.on('response', (response: IncomingMessage) => {

@@ -1,0 +1,136 @@
+/**
+ * The CLI's contract for people and scripts: help with examples, and usage or configuration errors
+ * that exit 2 with a message naming the bad flag or file.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildCli, REAL, runCli } from './support/cli';
+
+const DEMO = `${REAL}audit2rbac/demo.log`;
+let tmp: string;
+
+beforeAll(() => {
+  buildCli();
+  tmp = mkdtempSync(join(tmpdir(), 'kube-audit-usage-'));
+});
+
+describe('kube-audit help', () => {
+  it.each([[['--help']], [['-h']], [['help']]])('%j prints the tool help with an example and exits 0', async (args) => {
+    const run = await runCli(args);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Usage: kube-audit <command>/);
+    for (const command of ['process', 'replay', 'stats']) expect(run.stdout).toContain(`  ${command} `);
+    expect(run.stdout).toMatch(/Example:\n {2}kube-audit /);
+  });
+
+  it.each(['process', 'replay', 'stats'])(
+    'kube-audit %s --help explains the command with an example',
+    async (command) => {
+      for (const args of [
+        [command, '--help'],
+        [command, '-h'],
+        ['help', command],
+        [command, '--bogus', '--help'],
+      ]) {
+        const run = await runCli(args);
+        expect(run.code).toBe(0);
+        expect(run.stdout).toMatch(new RegExp(`^Usage: kube-audit ${command} `));
+        expect(run.stdout).toMatch(new RegExp(`Example:\\n {2}kube-audit ${command} `));
+      }
+    },
+  );
+
+  it('prints the version', async () => {
+    const run = await runCli(['--version']);
+    expect(run).toMatchObject({ code: 0, stdout: expect.stringMatching(/^kube-audit \d+\.\d+\.\d+\n$/) });
+  });
+
+  it('without a command, prints the help to stderr and exits 2', async () => {
+    const run = await runCli([]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^Usage: kube-audit/);
+  });
+});
+
+describe('kube-audit usage errors', () => {
+  const url = ['--url', 'http://127.0.0.1:9'];
+  const cases: [args: string[], message: string][] = [
+    [['frobnicate'], 'unknown command "frobnicate" (commands: process, replay, stats; see kube-audit --help)'],
+    [['process', '--bogus', DEMO], 'unknown flag --bogus'],
+    [['process', '--policy'], '--policy: missing value'],
+    [['process', '--policy', '--strict', DEMO], '--policy: missing value'],
+    [['process', '--strict=yes', DEMO], '--strict: takes no value'],
+    [['process', '--max-event-bytes', '-5', DEMO], '--max-event-bytes: missing value'],
+    [
+      ['process', '--max-event-bytes', '1k', DEMO],
+      '--max-event-bytes: must be a whole number from 0 to 1073741824 (got "1k")',
+    ],
+    [
+      ['process', '--dedupe-cache-size', '10', '--no-dedupe', DEMO],
+      '--no-dedupe and --dedupe-cache-size exclude each other',
+    ],
+    [['process', '--cluster', '', DEMO], '--cluster: missing name'],
+    [['process', '--policy', 'no-such-policy.yaml', DEMO], '--policy: cannot read no-such-policy.yaml: no such file'],
+    [['process', 'no-such.log'], 'cannot read no-such.log: no such file'],
+    [['process', REAL], `cannot read ${REAL}: is a directory`],
+    [['process', '-', '-'], '- (stdin) can be read only once'],
+    [['stats', '--top', '0', DEMO], '--top: must be a whole number ≥ 1 (got "0")'],
+    [['replay', DEMO], '--url is required (the receiver to send the events to)'],
+    [['replay', '--url', 'ftp://example', DEMO], '--url: must be an http:// or https:// URL (got "ftp://example")'],
+    [['replay', '--url', 'not a url', DEMO], '--url: not a URL (got "not a url")'],
+    [['replay', ...url, '--batch-size', 'x', DEMO], '--batch-size: must be a whole number ≥ 1 (got "x")'],
+    [['replay', ...url, '--batch-size', '0', DEMO], '--batch-size: must be a whole number ≥ 1 (got "0")'],
+    [['replay', ...url, '--qps', 'fast', DEMO], '--qps: must be a number ≥ 0 (got "fast")'],
+    [
+      ['replay', ...url, '--initial-backoff', '10', DEMO],
+      '--initial-backoff: must be a duration such as 10s, 500ms or 1m30s (got "10")',
+    ],
+    [
+      ['replay', ...url, '--timeout', '0s', DEMO],
+      '--timeout: must be a duration above 0 such as 10s, 500ms or 1m30s (got "0s")',
+    ],
+    [['replay', ...url, '--cert', 'c.pem', DEMO], '--cert and --key go together'],
+    [
+      ['replay', ...url, '--ca', 'ca.pem', DEMO],
+      '--ca, --cert, --key and --insecure-skip-tls-verify need an https:// --url',
+    ],
+    [
+      ['replay', '--url', 'https://127.0.0.1:9', '--ca', 'no-ca.pem', DEMO],
+      '--ca: cannot read no-ca.pem: no such file',
+    ],
+    [['replay', ...url, '--token-file', 'no-token', DEMO], '--token-file: cannot read no-token: no such file'],
+  ];
+
+  it.each(cases)('%j exits 2: %s', async (args, message) => {
+    const run = await runCli(args);
+    expect(run.stderr).toBe(`kube-audit: ${message}\n`);
+    expect(run.stdout).toBe('');
+    expect(run.code).toBe(2);
+  });
+
+  it('names the policy file and the bad field of an invalid policy', async () => {
+    const policy = join(tmp, 'bad-policy.yaml');
+    writeFileSync(policy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Everything\n');
+    const run = await runCli(['process', '--policy', policy, DEMO]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(new RegExp(`^kube-audit: --policy: ${policy}: rules\\[0\\]\\.level: `));
+    expect(run.stdout).toBe('');
+  });
+
+  it('refuses a corrupt gzip file, naming it', async () => {
+    const gz = join(tmp, 'broken.gz');
+    writeFileSync(gz, Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]));
+    const run = await runCli(['process', gz]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(new RegExp(`^kube-audit: cannot read ${gz}: `));
+  });
+
+  it('reports an empty token file', async () => {
+    const token = join(tmp, 'empty-token');
+    writeFileSync(token, '\n');
+    const run = await runCli(['replay', '--url', 'http://127.0.0.1:9', '--token-file', token, DEMO]);
+    expect(run).toMatchObject({ code: 2, stderr: `kube-audit: --token-file: ${token} is empty\n` });
+  });
+});
