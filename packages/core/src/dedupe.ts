@@ -5,7 +5,16 @@
  * yields an event per stage under the same auditID.
  */
 import type { AuditEvent } from './event';
+import type { Stage } from './schema';
 
+const STAGE_BITS: Readonly<Record<Stage, number>> = {
+  RequestReceived: 1,
+  ResponseStarted: 2,
+  ResponseComplete: 4,
+  Panic: 8,
+};
+
+/** A cache of recently seen (auditID, stage) pairs; see {@link createDedupe}. */
 export interface Dedupe {
   /** True when the event was seen recently; otherwise it is remembered and false is returned. */
   seen(event: AuditEvent): boolean;
@@ -22,23 +31,42 @@ export interface Dedupe {
  * const fresh = events.filter((event) => !dedupe.seen(event));
  */
 export function createDedupe(capacity: number): Dedupe {
-  const keys = new Set<string>();
+  // auditID → a bit per stage seen. Keyed by the auditID string itself (a slice of the body),
+  // so a lookup allocates nothing.
+  const seen = new Map<string, number>();
+  // Insertion order in a ring, so eviction is O(1).
+  const ringIds: (string | undefined)[] = new Array(capacity);
+  const ringBits = new Uint8Array(capacity);
+  let next = 0;
+  let size = 0;
+  const remove = (auditID: string, bit: number) => {
+    const bits = seen.get(auditID);
+    if (bits === undefined || !(bits & bit)) return;
+    size--;
+    if (bits === bit) seen.delete(auditID);
+    else seen.set(auditID, bits & ~bit);
+  };
   return {
     seen(event) {
-      const key = `${event.stage}\u0000${event.auditID}`;
-      if (keys.has(key)) return true;
-      keys.add(key);
-      if (keys.size > capacity) {
-        // A Set iterates in insertion order: the first key is the oldest.
-        keys.delete(keys.values().next().value as string);
-      }
+      const bit = STAGE_BITS[event.stage];
+      const bits = seen.get(event.auditID) ?? 0;
+      if (bits & bit) return true;
+      const oldest = ringIds[next];
+      if (oldest !== undefined) remove(oldest, ringBits[next] as number);
+      ringIds[next] = event.auditID;
+      ringBits[next] = bit;
+      next = next + 1 === capacity ? 0 : next + 1;
+      seen.set(event.auditID, (seen.get(event.auditID) ?? 0) | bit);
+      size++;
       return false;
     },
     forget(events) {
-      for (const event of events) keys.delete(`${event.stage}\u0000${event.auditID}`);
+      // The ring still holds a forgotten key; when its slot comes round it may drop a re-added copy
+      // early, which only makes dedupe less eager, never drops an unseen event.
+      for (const event of events) remove(event.auditID, STAGE_BITS[event.stage]);
     },
     get size() {
-      return keys.size;
+      return size;
     },
   };
 }

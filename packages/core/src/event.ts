@@ -4,7 +4,7 @@
  * changes the pipeline has made. Fields are decoded on demand; the text is only rewritten where a
  * step changed something, so everything else is written out byte for byte.
  */
-import { decodeString, type Member } from './internal/json-scan';
+import { decodeString, type Member, minify } from './internal/json-scan';
 import type { Level, Stage } from './schema';
 
 export type { Member };
@@ -12,6 +12,7 @@ export type { Member };
 /** Replacement raw JSON for a top-level field; `undefined` removes it. */
 type Override = string | undefined;
 
+/** One audit event as received; other fields than the identifying ones are read with `get` or `raw`. */
 export class AuditEvent {
   /** Changed top-level fields, by key. */
   #overrides: Map<string, Override> | undefined;
@@ -62,6 +63,12 @@ export class AuditEvent {
     const m = this.member(key);
     if (m) return this.source.slice(m.valueStart, m.valueEnd);
     return this.#added?.find(([k]) => k === key)?.[1];
+  }
+
+  /** Like `raw`, but without whitespace between tokens even when the event arrived pretty-printed. */
+  compactRaw(key: string): string | undefined {
+    const raw = this.raw(key);
+    return raw === undefined || this.compact ? raw : minify(raw, 0, raw.length);
   }
 
   /**

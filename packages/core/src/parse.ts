@@ -10,14 +10,18 @@ import { AuditEvent } from './event';
 import {
   decodeString,
   JsonSyntaxError,
+  lastString,
+  MAX_DEPTH,
   type Member,
   resetWhitespace,
   scanObject,
+  skipString,
   skipValue,
   skipWs,
 } from './internal/json-scan';
 import { AUDIT_API_VERSIONS, LEVELS, type Level, STAGES, type Stage } from './schema';
 
+/** The apiVersion of events that name none, in a list that names none. */
 export const DEFAULT_API_VERSION = 'audit.k8s.io/v1';
 
 /** An item that is not a valid audit event. */
@@ -30,6 +34,7 @@ export interface InvalidItem {
   readonly raw: string;
 }
 
+/** What {@link parsePayload} found in a body. */
 export interface ParsedPayload {
   readonly shape: 'EventList' | 'Event' | 'array';
   /** The list's apiVersion (or `audit.k8s.io/v1`): what items without their own get. */
@@ -41,13 +46,12 @@ export interface ParsedPayload {
   readonly received: number;
 }
 
+/** Options of {@link parsePayload}. */
 export interface ParseOptions {
   /** apiVersion for items of a bare array or a list without one. @default 'audit.k8s.io/v1' */
   defaultApiVersion?: string;
 }
 
-const levels: ReadonlySet<string> = new Set(LEVELS);
-const stages: ReadonlySet<string> = new Set(STAGES);
 const apiVersions: ReadonlySet<string> = new Set(AUDIT_API_VERSIONS);
 
 /** Expected JSON types of known optional fields, by their first character. */
@@ -217,59 +221,96 @@ type Scanned =
   | { end: number; event: AuditEvent; reason?: undefined }
   | { end: number; event?: undefined; reason: string };
 
-/** Scan the object at `start` as an audit event; `end` is valid either way. */
+/** The string token at `start` if it is one of `tokens` (returned as the interned literal). */
+function tokenAt<T extends string>(s: string, start: number, end: number, tokens: readonly T[]): T | undefined {
+  for (const token of tokens) {
+    if (end - start === token.length + 2 && s.startsWith(token, start + 1)) return token;
+  }
+  return undefined;
+}
+
+/**
+ * Scan the object at `start` as an audit event; `end` is valid either way. This is the hot
+ * loop of the receiver, so it scans members inline and decodes only the fields it must check.
+ */
 function scanEvent(s: string, start: number, depth: number, listApiVersion: string): Scanned {
+  if (depth >= MAX_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_DEPTH}`, start);
   const members: Member[] = [];
   let problem: string | undefined;
-  resetWhitespace();
-  const end = scanObject(s, start, depth, (key, keyStart, valueStart) => {
-    const valueEnd = skipValue(s, valueStart, depth + 1);
-    members.push({ key, keyStart, valueStart, valueEnd });
-    if (problem === undefined) {
-      const expected = fieldTypes.get(key);
-      if (expected !== undefined && !(typeOf(s.charCodeAt(valueStart)) & expected))
-        problem = `${key} must be ${typeNames[expected]}`;
-    }
-    return valueEnd;
-  });
-  const compact = !resetWhitespace();
-  if (problem !== undefined) return { end, reason: problem };
-
   let auditID: string | undefined;
-  let stage: string | undefined;
-  let level: string | undefined;
+  let stage: Stage | undefined;
+  let level: Level | undefined;
   let verb: string | undefined;
   let requestURI: string | undefined;
   let kind: string | undefined;
   let apiVersion: string | undefined;
-  for (const m of members) {
-    switch (m.key) {
-      case 'auditID':
-      case 'stage':
-      case 'level':
-      case 'verb':
-      case 'requestURI':
-      case 'kind':
-      case 'apiVersion': {
-        if (s.charCodeAt(m.valueStart) !== 34) return { end, reason: `${m.key} must be a string` };
-        const value = decodeString(s.slice(m.valueStart, m.valueEnd));
-        if (m.key === 'auditID') auditID = value;
-        else if (m.key === 'stage') stage = value;
-        else if (m.key === 'level') level = value;
-        else if (m.key === 'verb') verb = value;
-        else if (m.key === 'requestURI') requestURI = value;
-        else if (m.key === 'kind') kind = value;
-        else apiVersion = value;
+  resetWhitespace();
+  let i = skipWs(s, start + 1);
+  let end: number;
+  if (s.charCodeAt(i) === 125) end = i + 1;
+  else {
+    for (;;) {
+      if (s.charCodeAt(i) !== 34)
+        throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'expected a key', i);
+      const keyStart = i;
+      const keyEnd = skipString(s, i);
+      const key = lastString(s, keyStart, keyEnd);
+      i = skipWs(s, keyEnd);
+      if (s.charCodeAt(i) !== 58) throw new JsonSyntaxError("expected ':'", i);
+      const valueStart = skipWs(s, i + 1);
+      const c = s.charCodeAt(valueStart);
+      const valueEnd = c === 34 ? skipString(s, valueStart) : skipValue(s, valueStart, depth + 1);
+      members.push({ key, keyStart, valueStart, valueEnd });
+      if (problem === undefined) {
+        switch (key) {
+          case 'auditID':
+          case 'verb':
+          case 'requestURI':
+          case 'kind':
+          case 'apiVersion': {
+            if (c !== 34) problem = `${key} must be a string`;
+            else {
+              const value = lastString(s, valueStart, valueEnd);
+              if (key === 'auditID') auditID = value;
+              else if (key === 'verb') verb = value;
+              else if (key === 'requestURI') requestURI = value;
+              else if (key === 'kind') kind = value;
+              else apiVersion = value;
+            }
+            break;
+          }
+          case 'stage':
+            stage = c === 34 ? tokenAt(s, valueStart, valueEnd, STAGES) : undefined;
+            if (stage === undefined)
+              problem = c === 34 ? `stage must be one of ${STAGES.join(', ')}` : 'stage must be a string';
+            break;
+          case 'level':
+            level = c === 34 ? tokenAt(s, valueStart, valueEnd, LEVELS) : undefined;
+            if (level === undefined)
+              problem = c === 34 ? `level must be one of ${LEVELS.join(', ')}` : 'level must be a string';
+            break;
+          default: {
+            const expected = fieldTypes.get(key);
+            if (expected !== undefined && !(typeOf(c) & expected)) problem = `${key} must be ${typeNames[expected]}`;
+          }
+        }
       }
+      i = skipWs(s, valueEnd);
+      const d = s.charCodeAt(i);
+      if (d === 44) i = skipWs(s, i + 1);
+      else if (d === 125) {
+        end = i + 1;
+        break;
+      } else throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'unexpected character', i);
     }
   }
+  const compact = !resetWhitespace();
+  if (problem !== undefined) return { end, reason: problem };
   if (auditID === undefined) return { end, reason: 'missing auditID' };
   if (stage === undefined) return { end, reason: 'missing stage' };
   if (level === undefined) return { end, reason: 'missing level' };
   if (verb === undefined) return { end, reason: 'missing verb' };
   if (requestURI === undefined) return { end, reason: 'missing requestURI' };
-  if (!stages.has(stage)) return { end, reason: `stage must be one of ${STAGES.join(', ')}` };
-  if (!levels.has(level)) return { end, reason: `level must be one of ${LEVELS.join(', ')}` };
   if (kind !== undefined && kind !== 'Event') return { end, reason: 'kind must be Event' };
   const typed = kind !== undefined || apiVersion !== undefined;
   const event = new AuditEvent(
@@ -281,8 +322,8 @@ function scanEvent(s: string, start: number, depth: number, listApiVersion: stri
     apiVersion ?? listApiVersion,
     typed,
     auditID,
-    stage as Stage,
-    level as Level,
+    stage,
+    level,
     verb,
     requestURI,
   );

@@ -8,7 +8,6 @@
 
 import { createDedupe, type Dedupe } from './dedupe';
 import type { AuditEvent } from './event';
-import { minify } from './internal/json-scan';
 import { KEEP, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
 import type { ParsedPayload } from './parse';
 import { createPolicyChecker, type PolicyChecker, policyRequestOf } from './policy';
@@ -17,10 +16,14 @@ import type { Level, Policy } from './schema';
 import { serializeEvent } from './serialize';
 import { cutDown, dropBodies, exceeds } from './truncate';
 
+/** The annotation naming the cluster an event came from (the `cluster` option). */
 export const CLUSTER_ANNOTATION = 'kube-audit/cluster';
+/** The default line-size cap: 256 KiB, Loki's default line limit. */
 export const DEFAULT_MAX_EVENT_BYTES = 262_144;
+/** The default number of (auditID, stage) pairs the dedupe step remembers. */
 export const DEFAULT_DEDUPE_CACHE_SIZE = 10_000;
 
+/** Options of {@link createPipeline}, compiled once. */
 export interface PipelineOptions {
   /** A receiver-side audit Policy (see `parsePolicy`); it can only lower detail. @default none */
   policy?: Policy;
@@ -36,11 +39,13 @@ export interface PipelineOptions {
   maxEventBytes?: number;
 }
 
+/** Settings of one batch for {@link Pipeline.process}. */
 export interface BatchContext {
   /** Overrides `PipelineOptions.cluster` for this batch (the receiver's `/audit/:cluster`). */
   cluster?: string;
 }
 
+/** The lines and the counts of one batch. */
 export interface BatchResult {
   /** The lines, each `\n`-terminated, ready for one write; `''` when there are none. */
   readonly lines: string;
@@ -54,6 +59,7 @@ export interface BatchResult {
   readonly events: readonly AuditEvent[];
 }
 
+/** A compiled pipeline; keep one per stream of batches, as it holds the dedupe cache. */
 export interface Pipeline {
   /** Run the pipeline over a parsed body, or any events. */
   process(
@@ -96,20 +102,20 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
       let truncated = 0;
       let redacted = 0;
       for (const event of payload.events) {
-        const body = bodyOf(event);
-        if (checker && !applyPolicy(checker, event, body)) {
+        if (checker && !applyPolicy(checker, event)) {
           policyDropped++;
           continue;
         }
-        if (redactor?.(event, body)) {
-          event.set('annotations', withStrings(body('annotations'), { [REDACTED_ANNOTATION]: 'true' }));
+        if (redactor?.(event)) {
+          event.set('annotations', withStrings(event.compactRaw('annotations'), { [REDACTED_ANNOTATION]: 'true' }));
           redacted++;
         }
         if (dedupe?.seen(event)) {
           duplicates++;
           continue;
         }
-        if (clusterAnnotation) event.set('annotations', withStrings(body('annotations'), clusterAnnotation));
+        if (clusterAnnotation)
+          event.set('annotations', withStrings(event.compactRaw('annotations'), clusterAnnotation));
         let line = serializeEvent(event);
         if (exceeds(line, maxEventBytes)) {
           truncated++;
@@ -139,17 +145,8 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
   };
 }
 
-/** The field's raw JSON, compact even when the event arrived pretty-printed. */
-function bodyOf(event: AuditEvent): (key: string) => string | undefined {
-  if (event.compact) return (key) => event.raw(key);
-  return (key) => {
-    const raw = event.raw(key);
-    return raw === undefined ? undefined : minify(raw, 0, raw.length);
-  };
-}
-
 /** Apply a policy decision; false when the event is to be dropped. It can only lower detail. */
-function applyPolicy(checker: PolicyChecker, event: AuditEvent, body: (key: string) => string | undefined): boolean {
+function applyPolicy(checker: PolicyChecker, event: AuditEvent): boolean {
   const decision = checker(
     policyRequestOf({
       user: event.get('user'),
@@ -168,7 +165,7 @@ function applyPolicy(checker: PolicyChecker, event: AuditEvent, body: (key: stri
   if (level < rank.RequestResponse && event.has('responseObject')) event.set('responseObject', undefined);
   if (decision.omitManagedFields) {
     for (const key of ['requestObject', 'responseObject']) {
-      const raw = body(key);
+      const raw = event.compactRaw(key);
       if (raw === undefined) continue;
       const stripped = withoutManagedFields(raw);
       if (stripped !== raw) event.set(key, stripped);

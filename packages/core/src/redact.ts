@@ -9,6 +9,7 @@ import type { AuditEvent } from './event';
 import { type Edit, KEEP, memberString, rewriteArray, rewriteObject } from './internal/raw-edit';
 
 export const REDACTED = '"[REDACTED]"';
+/** The annotation on an event whose credentials were redacted. */
 export const REDACTED_ANNOTATION = 'kube-audit/redacted';
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -17,8 +18,8 @@ export interface RedactOptions {
   execCommands?: boolean;
 }
 
-/** Returns true when it changed the event. Bodies are expected compact (see the pipeline). */
-export type Redactor = (event: AuditEvent, body: (key: string) => string | undefined) => boolean;
+/** Returns true when it changed the event. */
+export type Redactor = (event: AuditEvent) => boolean;
 
 /**
  * Compile the redaction rules once; the returned function is applied per event.
@@ -27,7 +28,7 @@ export type Redactor = (event: AuditEvent, body: (key: string) => string | undef
  * const redact = createRedactor({ execCommands: true });
  */
 export function createRedactor(options: RedactOptions = {}): Redactor {
-  return function redactEvent(event, body) {
+  return function redactEvent(event) {
     let changed = false;
     if (options.execCommands && event.requestURI.includes('command=')) {
       const uri = maskExecCommands(event.requestURI);
@@ -37,8 +38,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
         changed = true;
       }
     }
-    const request = body('requestObject');
-    const response = body('responseObject');
+    const request = event.compactRaw('requestObject');
+    const response = event.compactRaw('responseObject');
     if (request === undefined && response === undefined) return changed;
     const target = targetOf(event);
     for (const [key, raw] of [
@@ -128,7 +129,13 @@ function redactSecretPatch(raw: string): string {
   });
 }
 
-/** `command=` values of exec/attach URIs; the parameter names stay so the shape is visible. */
+/**
+ * `command=` values of exec/attach URIs; the parameter names stay so the shape is visible.
+ *
+ * @example
+ * maskExecCommands('/api/v1/namespaces/shop/pods/web-0/exec?command=sh&command=-c&stdin=true');
+ * // → '/api/v1/namespaces/shop/pods/web-0/exec?command=[REDACTED]&command=[REDACTED]&stdin=true'
+ */
 export function maskExecCommands(uri: string): string {
   const q = uri.indexOf('?');
   if (q < 0) return uri;

@@ -8,6 +8,7 @@
 import type { AuditEvent } from './event';
 import { memberRaw, withStrings } from './internal/raw-edit';
 
+/** The API server's own marker of an event whose bodies were dropped to fit a size limit. */
 export const TRUNCATED_ANNOTATION = 'audit.k8s.io/truncated';
 /** Fields kept when an event must be cut down, beside `user.username` and `responseStatus.code`. */
 const KEPT = new Set([
@@ -47,7 +48,7 @@ export function dropBodies(event: AuditEvent): boolean {
   if (!event.has('requestObject') && !event.has('responseObject')) return false;
   event.set('requestObject', undefined);
   event.set('responseObject', undefined);
-  event.set('annotations', withStrings(event.raw('annotations'), { [TRUNCATED_ANNOTATION]: 'true' }));
+  event.set('annotations', withStrings(event.compactRaw('annotations'), { [TRUNCATED_ANNOTATION]: 'true' }));
   return true;
 }
 
@@ -55,10 +56,10 @@ export function dropBodies(event: AuditEvent): boolean {
 export function cutDown(event: AuditEvent, keep: Readonly<Record<string, string>>): void {
   for (const m of event.members) {
     if (m.key === 'user') {
-      const username = memberRaw(event.raw('user') ?? '{}', 'username');
+      const username = memberRaw(event.compactRaw('user') ?? '{}', 'username');
       event.set('user', username === undefined ? '{}' : `{"username":${username}}`);
     } else if (m.key === 'responseStatus') {
-      const code = memberRaw(event.raw('responseStatus') ?? '{}', 'code');
+      const code = memberRaw(event.compactRaw('responseStatus') ?? '{}', 'code');
       event.set('responseStatus', code === undefined ? undefined : `{"code":${code}}`);
     } else if (!KEPT.has(m.key) && m.key !== 'annotations') event.set(m.key, undefined);
   }

