@@ -30,7 +30,7 @@ export {
   parsePolicy,
   policyRequestOf,
 } from './policy';
-export { createRedactor, maskExecCommands, REDACTED_ANNOTATION, type RedactOptions, type Redactor } from './redact';
+export { maskExecCommands, REDACTED_ANNOTATION } from './redact';
 // Schemas and types of the audit.k8s.io data model
 export {
   AUDIT_API_VERSIONS,
@@ -49,4 +49,4 @@ export {
   UserInfo,
 } from './schema';
 export { serializeEvent } from './serialize';
-export { TRUNCATED_ANNOTATION, utf8Length } from './truncate';
+export { TRUNCATED_ANNOTATION } from './truncate';

@@ -8,15 +8,19 @@ import { z } from 'zod';
 
 /** The audit API versions a receiver meets: v1 (1.12+) and the pre-1.24 betas. */
 export const AUDIT_API_VERSIONS = ['audit.k8s.io/v1', 'audit.k8s.io/v1beta1', 'audit.k8s.io/v1alpha1'] as const;
+/** One of {@link AUDIT_API_VERSIONS}. */
 export const AuditApiVersion = z.enum(AUDIT_API_VERSIONS);
 export type AuditApiVersion = z.infer<typeof AuditApiVersion>;
 
 /** Ordered from least to most detail. */
 export const LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'] as const;
+/** How much of a request an event records: one of {@link LEVELS}. */
 export const Level = z.enum(LEVELS);
 export type Level = z.infer<typeof Level>;
 
+/** The stages of a request at which the API server emits an event, in order. */
 export const STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const;
+/** One of {@link STAGES}. */
 export const Stage = z.enum(STAGES);
 export type Stage = z.infer<typeof Stage>;
 
@@ -85,6 +89,7 @@ export const Event = z.looseObject({
 });
 export type Event = z.infer<typeof Event>;
 
+/** A batch of events as the webhook posts it; items are checked one by one by {@link parsePayload}. */
 export const EventList = z.looseObject({
   kind: z.literal('EventList').optional(),
   apiVersion: AuditApiVersion.optional(),
@@ -101,6 +106,7 @@ const nonResourceUrl = z
   });
 const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/** The resources a Policy rule selects: an API group, resources (`pods`, `pods/log`, `*`), names. */
 export const GroupResources = z
   .strictObject({
     group: z
@@ -118,6 +124,7 @@ export const GroupResources = z
   });
 export type GroupResources = z.infer<typeof GroupResources>;
 
+/** One rule of an audit Policy; the first rule that matches a request sets its level. */
 export const PolicyRule = z
   .strictObject({
     level: Level,
@@ -136,6 +143,7 @@ export const PolicyRule = z
   });
 export type PolicyRule = z.infer<typeof PolicyRule>;
 
+/** An `audit.k8s.io/v1` Policy, as kube-apiserver reads `--audit-policy-file` (see {@link parsePolicy}). */
 export const Policy = z.strictObject({
   apiVersion: z.literal('audit.k8s.io/v1'),
   kind: z.literal('Policy'),
