@@ -88,12 +88,14 @@ export async function startReceiver(
       logger.info('shutting down', { reason, timeoutMs: config.shutdownTimeoutMs });
       const timer = setTimeout(() => {
         logger.error('shutdown timed out; exiting with requests unfinished', { timeoutMs: config.shutdownTimeoutMs });
+        logger.flush();
         process.exit(1);
       }, config.shutdownTimeoutMs);
       timer.unref();
       await Promise.all(listeners.map((listener) => listener.close()));
       await sink.flush();
       logger.info('stopped', { exitCode });
+      logger.flush();
       process.exit(exitCode);
     })();
     return stopping;
