@@ -22,7 +22,17 @@ function setup(options: Partial<Omit<AppOptions, 'pipeline'>> & { pipeline?: Pip
   const post = (body: string | Uint8Array, headers: Record<string, string> = {}, path = '/audit?timeout=30s') =>
     app.request(path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
   const lines = () => written.join('').split('\n').filter(Boolean);
-  return { app, post, lines, logs: () => logs.map((l) => JSON.parse(l)) };
+  return {
+    app,
+    post,
+    lines,
+    logs: () =>
+      logs
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 const event = (fields: Record<string, unknown> = {}) => ({
