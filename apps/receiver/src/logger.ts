@@ -31,12 +31,21 @@ const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 4
  * const logger = createLogger((line) => process.stderr.write(line), 'info');
  * logger.warn('invalid audit event', { reason: 'missing auditID', item: new RawJson('{}') });
  */
-export function createLogger(
-  writeLine: (line: string) => void,
-  level: LogLevel = 'info',
-  now = () => new Date(),
-): Logger {
+export function createLogger(write: (text: string) => void, level: LogLevel = 'info', now = () => new Date()): Logger {
   const threshold = rank[level];
+  // Lines logged in one synchronous stretch (e.g. every invalid item of a batch) go out in one
+  // write instead of one system call each.
+  let pending = '';
+  const flush = () => {
+    if (pending === '') return;
+    const text = pending;
+    pending = '';
+    write(text);
+  };
+  const writeLine = (line: string) => {
+    if (pending === '') queueMicrotask(flush);
+    pending += line;
+  };
   const log = (lvl: Exclude<LogLevel, 'silent'>) =>
     function logLine(msg: string, fields?: LogFields): void {
       if (rank[lvl] < threshold) return;
