@@ -42,6 +42,8 @@ export const nodeRuntime: Runtime = {
         headersTimeout: HEADERS_TIMEOUT_MS,
         requestTimeout: REQUEST_TIMEOUT_MS,
         keepAliveTimeout: KEEP_ALIVE_MS,
+        // How often those timeouts are checked (Node's default, 30 s, would double them).
+        connectionsCheckingInterval: 1_000,
       };
       const server = serve(
         tls
