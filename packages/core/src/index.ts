@@ -26,6 +26,7 @@ export {
   type PolicyChecker,
   type PolicyDecision,
   PolicyError,
+  type PolicyIssue,
   type PolicyRequest,
   parsePolicy,
   policyRequestOf,

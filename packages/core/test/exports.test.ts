@@ -76,6 +76,7 @@ describe('the public API', () => {
         "PolicyChecker: type",
         "PolicyDecision: type",
         "PolicyError: class",
+        "PolicyIssue: type",
         "PolicyRequest: type",
         "PolicyRule: const + type",
         "REDACTED_ANNOTATION: const",

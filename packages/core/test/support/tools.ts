@@ -81,19 +81,7 @@ export interface Esbuild {
   build(options: Record<string, unknown>): Promise<{ outputFiles?: { text: string }[] }>;
 }
 
-/**
- * esbuild, from the workspace packages that build with it (the receiver and the CLI): the core
- * package itself does not depend on it.
- */
+/** esbuild, a devDependency of this package. */
 export function loadEsbuild(): Esbuild {
-  for (const from of ['packages/core', 'apps/receiver', 'apps/cli']) {
-    try {
-      return createRequire(join(WORKSPACE, from, 'package.json'))('esbuild') as Esbuild;
-    } catch {
-      // not a dependency there; try the next package
-    }
-  }
-  throw new Error(
-    'esbuild is not installed in the workspace (apps/receiver has it as a devDependency): run pnpm install',
-  );
+  return createRequire(join(WORKSPACE, 'packages/core', 'package.json'))('esbuild') as Esbuild;
 }
