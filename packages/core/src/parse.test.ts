@@ -116,6 +116,18 @@ describe('parsePayload', () => {
     }
   });
 
+  it('finds string ends past escaped quotes and backslashes, in lists and single events', () => {
+    const fields = { auditID: 'a"b\\', userAgent: 'x\\"y"\\', requestURI: '/p?q=1&r="2"' };
+    const single = JSON.stringify({ kind: 'Event', ...item(fields) });
+    expect(parsePayload(single).events[0]?.auditID).toBe('a"b\\');
+    const [line] = lines(`${list([item(fields), item({ auditID: 'z' })])}\n`);
+    expect(JSON.parse(line as string)).toMatchObject(fields);
+    expect(parsePayload(list([item(fields), item({ auditID: 'z' })])).events.map((e) => e.auditID)).toEqual([
+      'a"b\\',
+      'z',
+    ]);
+  });
+
   it('ignores a byte order mark', () => {
     expect(parsePayload(`\ufeff${list([item()])}`).events).toHaveLength(1);
   });

@@ -8,6 +8,7 @@
 import { PayloadError } from './errors';
 import { AuditEvent } from './event';
 import {
+  beginScan,
   decodeString,
   JsonSyntaxError,
   lastString,
@@ -102,6 +103,7 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
   try {
     // RFC 8259 §8.1: a parser may ignore a leading byte order mark.
     const s = text;
+    beginScan(s);
     let i = skipWs(s, s.charCodeAt(0) === 0xfeff ? 1 : 0);
     const c = s.charCodeAt(i);
     let result: ParsedPayload;
