@@ -165,7 +165,7 @@ describe('bodies that are accepted', () => {
   }, 60_000);
 
   it('a gzip bomb is stopped at MAX_BODY_BYTES of decompressed bytes', async () => {
-    const bomb = gzipSync(Buffer.alloc(65 * 1024 * 1024, 32), { level: 1 });
+    const bomb = gzipSync(Buffer.alloc(65 * 1024 * 1024, 32), { level: 9 });
     expect(bomb.length).toBeLessThan(200 * 1024);
     const { status, answer } = await send(bomb, { 'content-encoding': 'gzip' });
     expect(status).toBe(413);
