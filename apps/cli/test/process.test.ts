@@ -153,6 +153,26 @@ describe('kube-audit process', () => {
     ]);
   });
 
+  it('takes CRLF line endings, a whole EventList on one line, and refuses two events on one line', async () => {
+    const [first, second, third] = linesOf(demoText) as [string, string, string];
+    const strip = (line: string) => {
+      const { kind: _kind, apiVersion: _apiVersion, ...item } = JSON.parse(line);
+      return item;
+    };
+    const list = JSON.stringify({
+      kind: 'EventList',
+      apiVersion: 'audit.k8s.io/v1',
+      items: [strip(second), strip(third)],
+    });
+    const path = join(tmp, 'crlf.log');
+    writeFileSync(path, [first, list, `${first},${second}`].join('\r\n'));
+    const run = await runCli(['process', '--no-dedupe', path]);
+    expect(parse(run.stdout)).toEqual([first, second, third].map((line) => JSON.parse(line)));
+    expect(run.stderr).toMatch(
+      new RegExp(`^${path}:3: not valid JSON: unexpected data after the JSON value at position ${first.length}\n$`),
+    );
+  });
+
   it('exits 1 under --strict when any input is invalid, after writing the valid events', async () => {
     const path = join(tmp, 'strict.log');
     writeFileSync(path, `${demoText}{"auditID":1}\n`);
