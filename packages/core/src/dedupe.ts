@@ -49,14 +49,18 @@ export function createDedupe(capacity: number): Dedupe {
   return {
     seen(event) {
       const bit = STAGE_BITS[event.stage];
-      const bits = seen.get(event.auditID) ?? 0;
-      if (bits & bit) return true;
+      const id = event.auditID;
+      let bits = seen.get(id);
+      if (bits !== undefined && bits & bit) return true;
       const oldest = ringIds[next];
-      if (oldest !== undefined) remove(oldest, ringBits[next] as number);
-      ringIds[next] = event.auditID;
+      if (oldest !== undefined) {
+        remove(oldest, ringBits[next] as number);
+        if (oldest === id) bits = seen.get(id);
+      }
+      ringIds[next] = id;
       ringBits[next] = bit;
       next = next + 1 === capacity ? 0 : next + 1;
-      seen.set(event.auditID, (seen.get(event.auditID) ?? 0) | bit);
+      seen.set(id, (bits ?? 0) | bit);
       size++;
       return false;
     },

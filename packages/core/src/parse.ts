@@ -19,6 +19,7 @@ import {
   skipString,
   skipValue,
   skipWs,
+  stringEscaped,
 } from './internal/json-scan';
 import { AUDIT_API_VERSIONS, LEVELS, type Level, STAGES, type Stage } from './schema';
 
@@ -223,6 +224,43 @@ type Scanned =
   | { end: number; event: AuditEvent; reason?: undefined }
   | { end: number; event?: undefined; reason: string };
 
+/** Known field names by length, so a key can be matched in place instead of sliced out. */
+const KEYS_BY_LENGTH: readonly (readonly string[])[] = (() => {
+  const names = [
+    'kind',
+    'apiVersion',
+    'level',
+    'auditID',
+    'stage',
+    'requestURI',
+    'verb',
+    'user',
+    'impersonatedUser',
+    'authenticationMetadata',
+    'sourceIPs',
+    'userAgent',
+    'objectRef',
+    'responseStatus',
+    'requestObject',
+    'responseObject',
+    'requestReceivedTimestamp',
+    'stageTimestamp',
+    'annotations',
+    'timestamp',
+    'metadata',
+  ];
+  const byLength: string[][] = [];
+  for (const name of names) (byLength[name.length] ??= []).push(name);
+  return byLength;
+})();
+
+/** The unescaped key token from `start` (its quote) to `end`: a shared literal when it is a known field. */
+function knownKey(s: string, start: number, end: number): string {
+  const candidates = KEYS_BY_LENGTH[end - start - 2];
+  if (candidates) for (const name of candidates) if (s.startsWith(name, start + 1)) return name;
+  return s.slice(start + 1, end - 1);
+}
+
 /** The string token at `start` if it is one of `tokens` (returned as the interned literal). */
 function tokenAt<T extends string>(s: string, start: number, end: number, tokens: readonly T[]): T | undefined {
   for (const token of tokens) {
@@ -256,7 +294,7 @@ function scanEvent(s: string, start: number, depth: number, listApiVersion: stri
         throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'expected a key', i);
       const keyStart = i;
       const keyEnd = skipString(s, i);
-      const key = lastString(s, keyStart, keyEnd);
+      const key = stringEscaped ? lastString(s, keyStart, keyEnd) : knownKey(s, keyStart, keyEnd);
       i = skipWs(s, keyEnd);
       if (s.charCodeAt(i) !== 58) throw new JsonSyntaxError("expected ':'", i);
       const valueStart = skipWs(s, i + 1);
