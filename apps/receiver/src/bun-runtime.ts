@@ -1,60 +1,99 @@
 /**
  * @module
- * The receiver's Bun adapter: Bun.serve listeners and a stdout sink over Bun.write, whose promise
+ * The receiver's Bun adapter: Bun.serve listeners and a stdout sink over a FileSink, whose flush
  * settles when the bytes are written.
+ *
+ * Two things differ from Node. `Bun.write(Bun.stdout, …)` blocks the whole process while a pipe
+ * reader is stalled, so writes go through `Bun.stdout.writer()`, which waits without blocking.
+ * And Bun.serve cannot change the certificate of a running listener (`server.reload()` ignores
+ * `tls`), so a new certificate gets a new listener on the same port (SO_REUSEPORT), and the old
+ * one stops accepting, finishes the requests it has and closes its idle keep-alive connections.
  */
 import { createPrometheusMetrics } from './prometheus';
 import type { Listener, Runtime } from './server';
 import { createQueueSink } from './sink';
+import type { TlsMaterial } from './tls-files';
 
 interface BunServer {
   readonly port: number;
   stop(closeActiveConnections?: boolean): Promise<void>;
   readonly pendingRequests: number;
 }
+interface BunServeOptions {
+  port: number;
+  fetch: (request: Request) => Response | Promise<Response>;
+  maxRequestBodySize?: number;
+  idleTimeout?: number;
+  reusePort?: boolean;
+  tls?: { cert: string; key: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean };
+}
+interface FileSink {
+  write(chunk: string): number;
+  flush(): number | Promise<number>;
+}
 interface BunGlobal {
   version: string;
-  stdout: unknown;
-  write(destination: unknown, data: string): Promise<number>;
-  serve(options: {
-    port: number;
-    fetch: (request: Request) => Response | Promise<Response>;
-    maxRequestBodySize?: number;
-    idleTimeout?: number;
-    tls?: { cert: string; key: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean };
-  }): BunServer;
+  stdout: { writer(): FileSink };
+  serve(options: BunServeOptions): BunServer;
 }
 declare const Bun: BunGlobal;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function tlsOptions(tls: TlsMaterial): BunServeOptions['tls'] {
+  // mTLS: with a client CA, a client without a certificate it signed fails the handshake.
+  return tls.ca
+    ? { cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true }
+    : { cert: tls.cert, key: tls.key };
+}
+
 export const bunRuntime: Runtime = {
   name: `bun ${Bun.version}`,
-  createSink: (onFatal) =>
-    createQueueSink(async (text) => {
+  createSink(onFatal) {
+    const stdout = Bun.stdout.writer();
+    return createQueueSink(async function writeStdout(text) {
       try {
-        await Bun.write(Bun.stdout, text);
+        stdout.write(text);
+        await stdout.flush();
       } catch (error) {
         onFatal(error as Error);
         throw error;
       }
-    }),
+    });
+  },
   createMetrics: createPrometheusMetrics,
   async listen(app, { port, tls }) {
-    const server = Bun.serve({
-      port,
-      fetch: app.fetch,
-      // The app enforces MAX_BODY_BYTES itself (on decompressed bytes); Bun's own cap must not be lower.
-      maxRequestBodySize: 1024 ** 3,
-      idleTimeout: 120,
-      ...(tls ? { tls: { ...tls, requestCert: !!tls.ca, rejectUnauthorized: !!tls.ca } } : {}),
-    });
+    const serve = (listenPort: number, material: TlsMaterial | undefined) =>
+      Bun.serve({
+        port: listenPort,
+        fetch: app.fetch,
+        // The app enforces MAX_BODY_BYTES itself (on decompressed bytes); Bun's own cap must not be lower.
+        maxRequestBodySize: 1024 ** 3,
+        idleTimeout: 120,
+        // Lets a replacement listener bind the port while the old one still holds it.
+        ...(material ? { reusePort: true, tls: tlsOptions(material) } : {}),
+      });
+    let current = serve(port, tls);
+    const retired = new Set<BunServer>();
     const listener: Listener = {
-      port: server.port,
+      port: current.port,
       async close() {
+        const servers = [current, ...retired];
         // stop(false) stops accepting and lets requests in flight finish.
-        await server.stop(false);
-        while (server.pendingRequests > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+        await Promise.all(servers.map((server) => server.stop(false)));
+        while (servers.some((server) => server.pendingRequests > 0)) await sleep(50);
       },
     };
+    if (tls) {
+      listener.setTls = async function setTls(material) {
+        const previous = current;
+        current = serve(listener.port, material);
+        retired.add(previous);
+        void previous.stop(false).finally(() => {
+          if (previous.pendingRequests === 0) retired.delete(previous);
+        });
+      };
+    }
     return listener;
   },
 };

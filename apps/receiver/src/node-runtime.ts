@@ -1,10 +1,11 @@
 /**
  * @module
  * The receiver's Node adapter: @hono/node-server listeners with timeouts that suit the API
- * server's client, and the non-blocking stdout sink.
+ * server's client, certificates swapped in place with `setSecureContext` (open connections keep
+ * theirs), and the non-blocking stdout sink.
  */
 import type { Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
 import { createPrometheusMetrics } from './prometheus';
 import type { Listener, Runtime } from './server';
@@ -15,9 +16,11 @@ const KEEP_ALIVE_MS = 120_000;
 /** Stalled or trickling clients: the API server itself gives up after 30 s. */
 const HEADERS_TIMEOUT_MS = 15_000;
 const REQUEST_TIMEOUT_MS = 60_000;
+/** A connection that has not finished its TLS handshake by then is dropped. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-function toListener(server: Server, port: number): Listener {
-  return {
+function toListener(server: Server, port: number, secure: boolean): Listener {
+  const listener: Listener = {
     port,
     close: () =>
       new Promise<void>((resolve) => {
@@ -30,6 +33,13 @@ function toListener(server: Server, port: number): Listener {
         server.closeIdleConnections();
       }),
   };
+  if (secure) {
+    listener.setTls = async function setTls(tls) {
+      // Applies to handshakes from now on; requestCert/rejectUnauthorized stay as the server has them.
+      (server as unknown as HttpsServer).setSecureContext({ cert: tls.cert, key: tls.key, ca: tls.ca });
+    };
+  }
+  return listener;
 }
 
 export const nodeRuntime: Runtime = {
@@ -56,12 +66,14 @@ export const nodeRuntime: Runtime = {
                 cert: tls.cert,
                 key: tls.key,
                 ca: tls.ca,
+                // mTLS: with a client CA, a client without a certificate it signed fails the handshake.
                 requestCert: !!tls.ca,
                 rejectUnauthorized: !!tls.ca,
+                handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
               },
             }
           : { fetch: app.fetch, port, serverOptions: timeouts },
-        (info) => resolve(toListener(server as Server, info.port)),
+        (info) => resolve(toListener(server as Server, info.port, !!tls)),
       ) as Server;
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       server.once('error', reject);

@@ -1,17 +1,31 @@
 /**
  * @module
- * Prometheus metrics with prom-client: the counters of SPEC §5 plus Node's process metrics.
+ * Prometheus metrics with prom-client: the counters of SPEC §5, what the TLS and token files are
+ * doing, and the runtime's process metrics (`process_*`, `nodejs_*`).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Metrics } from './metrics';
 import type { Sink } from './sink';
 
+/** The app's metrics plus what the process around it reports. */
+export interface ReceiverMetrics extends Metrics {
+  /** A certificate was put in service. */
+  certificateLoaded(validTo: Date): void;
+  /** A changed TLS or token file was taken (`ok`) or rejected, keeping the previous one. */
+  fileReloaded(file: 'tls' | 'token', ok: boolean): void;
+}
+
+export interface PrometheusMetricsOptions {
+  /** The sink bound past which receive routes answer 503, exported so alerts can compare with it. */
+  maxPendingBytes?: number;
+}
+
 /**
  * @example
- * const metrics = createPrometheusMetrics(sink);
+ * const metrics = createPrometheusMetrics(sink, { maxPendingBytes: 67108864 });
  * metrics.request(200, 0.004);
  */
-export function createPrometheusMetrics(sink: Sink): Metrics {
+export function createPrometheusMetrics(sink: Sink, options: PrometheusMetricsOptions = {}): ReceiverMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const opts = <T extends string>(name: string, help: string, labelNames: T[] = []) => ({
@@ -43,6 +57,19 @@ export function createPrometheusMetrics(sink: Sink): Metrics {
       this.set(sink.pendingBytes);
     },
   });
+  if (options.maxPendingBytes !== undefined) {
+    new Gauge(opts('kube_audit_sink_max_pending_bytes', 'MAX_PENDING_BYTES: past it, batches get 503.')).set(
+      options.maxPendingBytes,
+    );
+  }
+  // Created with the first certificate: a series of 0 without HTTPS would read as long expired.
+  let certificateExpiry: Gauge | undefined;
+  const reloads = new Counter(
+    opts('kube_audit_file_reloads_total', 'Changed TLS or token files taken (success) or rejected (failure).', [
+      'file',
+      'result',
+    ]),
+  );
   // Series that exist from the start, so rate() and absent() work before the first event.
   dropped.inc({ reason: 'policy' }, 0);
   dropped.inc({ reason: 'duplicate' }, 0);
@@ -61,6 +88,18 @@ export function createPrometheusMetrics(sink: Sink): Metrics {
       truncated.inc(result.truncated);
       redacted.inc(result.redacted);
       batchEvents.observe(result.received);
+    },
+    certificateLoaded(validTo) {
+      certificateExpiry ??= new Gauge(
+        opts(
+          'kube_audit_tls_certificate_expiration_timestamp_seconds',
+          'When the served certificate expires (Unix time).',
+        ),
+      );
+      certificateExpiry.set(Math.floor(validTo.getTime() / 1000));
+    },
+    fileReloaded(file, ok) {
+      reloads.inc({ file, result: ok ? 'success' : 'failure' });
     },
     async render() {
       return { contentType: registry.contentType, text: await registry.metrics() };
