@@ -120,7 +120,7 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
         [events, invalid] = [[], []];
       }
     }
-    // Hand over what each read produced, so a slow producer on stdin is not kept waiting for.
+    // Hand over what each read produced, so that events from a slow producer on stdin are not held back.
     if (events.length > 0 || invalid.length > 0) {
       yield { events, invalid };
       [events, invalid] = [[], []];

@@ -14,6 +14,7 @@ import {
 import { readFlagFile, wholeNumber } from './args';
 import { UsageError } from './usage-error';
 
+/** The flags, for `parseFlags`. */
 export const pipelineFlags = {
   policy: { type: 'string' },
   cluster: { type: 'string' },
@@ -24,6 +25,7 @@ export const pipelineFlags = {
   'dedupe-cache-size': { type: 'string' },
 } as const;
 
+/** Their lines in a command's `--help`. */
 export const pipelineHelp = `Pipeline (the receiver's settings, SPEC §4):
   --policy FILE              an audit.k8s.io/v1 Policy (YAML or JSON) applied to the events
   --cluster NAME             add the annotation kube-audit/cluster: NAME

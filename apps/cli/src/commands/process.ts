@@ -34,6 +34,7 @@ Example:
   kube-audit process --policy audit-policy.yaml --cluster prod-eu /var/log/kube-audit/audit.log*.gz > events.jsonl
 `;
 
+/** `kube-audit process [FILE…]` */
 export const processCommand: Command = {
   name: 'process',
   summary: 'run the pipeline over audit logs; one JSON line per event on stdout',

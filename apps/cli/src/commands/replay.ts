@@ -66,6 +66,7 @@ Example:
   kube-audit replay --url https://kube-audit.kube-audit.svc/audit --ca ca.crt --token-file token audit.log
 `;
 
+/** `kube-audit replay --url URL [FILE…]` */
 export const replayCommand: Command = {
   name: 'replay',
   summary: "send log events to a receiver as the API server's webhook does",
@@ -82,12 +83,13 @@ export const replayCommand: Command = {
     const initialBackoffMs = duration('initial-backoff', values['initial-backoff'], 10_000);
     if ((values.cert === undefined) !== (values.key === undefined))
       throw new UsageError('--cert and --key go together');
-    const tls = values.ca ?? values.cert ?? (values['insecure-skip-tls-verify'] ? 'insecure' : undefined);
-    if (tls !== undefined && url.protocol !== 'https:') {
+    const tls = values.ca !== undefined || values.cert !== undefined || values['insecure-skip-tls-verify'];
+    if (tls && url.protocol !== 'https:') {
       throw new UsageError('--ca, --cert, --key and --insecure-skip-tls-verify need an https:// --url');
     }
     const token = readFlagFile('token-file', values['token-file'])?.trim();
     if (token === '') throw new UsageError(`--token-file: ${values['token-file']} is empty`);
+    const files = checkInputs(positionals, io.stdin);
     const poster = createPoster({
       url,
       ca: readFlagFile('ca', values.ca),
@@ -97,11 +99,20 @@ export const replayCommand: Command = {
       token,
       userAgent: `kube-audit/${VERSION} (replay)`,
     });
-    const files = checkInputs(positionals, io.stdin);
 
-    const state = { bytes: 0, events: 0, batches: 0, retries: 0, dropped: 0 };
-    const totals = { sent: 0, droppedEvents: 0, retryAfterWaits: 0, invalid: 0 };
-    const progress = createProgress(io.stderr, files.includes(STDIN) ? undefined : totalSize(files));
+    const state = { fraction: undefined as number | undefined, events: 0, batches: 0, retries: 0, dropped: 0 };
+    const totals = { read: 0, bytes: 0, sent: 0, droppedEvents: 0, retryAfterWaits: 0, invalid: 0 };
+    const totalBytes = files.includes(STDIN) ? undefined : totalSize(files);
+    const progress = createProgress(io.stderr);
+    // Reading runs ahead of sending by up to a read: scale the bytes read by the share of events
+    // sent. An estimate (reads are cut into chunks), so it is kept from going backwards.
+    const showProgress = () => {
+      if (totalBytes) {
+        const estimate = (totals.bytes / totalBytes) * (state.events / Math.max(1, totals.read));
+        state.fraction = Math.max(state.fraction ?? 0, estimate);
+      }
+      progress.update(state);
+    };
     const say = (message: string) => {
       progress.clear();
       io.stderr.write(`kube-audit: ${message}\n`);
@@ -120,6 +131,7 @@ export const replayCommand: Command = {
       await throttle.take();
       const result = await deliver(batch.body);
       state.batches++;
+      state.events += batch.events;
       state.retries += result.attempts - 1;
       totals.retryAfterWaits += result.retryAfterWaits;
       if (result.delivered) {
@@ -132,13 +144,13 @@ export const replayCommand: Command = {
             `after ${plural(result.attempts, 'attempt')}: ${result.lastError}`,
         );
       }
-      progress.update(state);
+      showProgress();
     };
 
     const batcher = createBatcher(batchSize);
     try {
       const onRead = (bytes: number) => {
-        state.bytes += bytes;
+        totals.bytes += bytes;
       };
       for await (const chunk of readEvents(files, { stdin: io.stdin, onRead })) {
         if (chunk.invalid.length > 0) {
@@ -146,12 +158,12 @@ export const replayCommand: Command = {
           totals.invalid += chunk.invalid.length;
           await reportInvalid(io.stderr, chunk.invalid);
         }
+        totals.read += chunk.events.length;
         for (const event of chunk.events) {
-          state.events++;
           const batch = batcher.add(event);
           if (batch) await send(batch);
         }
-        progress.update(state);
+        showProgress();
       }
       const last = batcher.flush();
       if (last) await send(last);

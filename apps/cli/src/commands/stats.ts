@@ -31,6 +31,7 @@ Example:
   kube-audit stats --top 5 /var/log/kubernetes/audit/audit.log
 `;
 
+/** `kube-audit stats [FILE…]` */
 export const statsCommand: Command = {
   name: 'stats',
   summary: 'count who did what: verbs, users, resources, namespaces, codes, time range',

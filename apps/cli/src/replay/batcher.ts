@@ -23,6 +23,8 @@ export interface Batcher {
 }
 
 /**
+ * Cut events into EventList batches of at most `batchSize` items of one apiVersion.
+ *
  * @example
  * const batcher = createBatcher(400);
  * for (const event of events) { const batch = batcher.add(event); if (batch) await send(batch); }

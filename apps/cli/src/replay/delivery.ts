@@ -42,6 +42,8 @@ export interface DeliveryResult {
 }
 
 /**
+ * A function that delivers one batch under the retry rule and says how it went; it never throws.
+ *
  * @example
  * const deliver = createDelivery({ post: poster.post, initialBackoffMs: 10_000, timeoutMs: 30_000 });
  * const { delivered, attempts } = await deliver(batch.body);

@@ -39,6 +39,8 @@ export interface Poster {
 }
 
 /**
+ * A client for the receiver's URL, over one kept-alive connection.
+ *
  * @example
  * const poster = createPoster({ url: webhookUrl('https://receiver/audit', 30_000), userAgent: 'kube-audit' });
  * const { status } = await poster.post(Buffer.from(eventList), 30_000);

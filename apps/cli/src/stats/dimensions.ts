@@ -31,6 +31,7 @@ function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/** In the order the table shows them. */
 export const DIMENSIONS: readonly Dimension[] = [
   { key: 'verbs', title: 'VERB', of: (event) => event.verb },
   {
