@@ -49,7 +49,7 @@ export function createDedupe(capacity: number): Dedupe {
   return {
     seen(event) {
       const bit = STAGE_BITS[event.stage];
-      const id = event.auditID;
+      let id = event.auditID;
       let bits = seen.get(id);
       if (bits !== undefined && bits & bit) return true;
       const oldest = ringIds[next];
@@ -57,6 +57,9 @@ export function createDedupe(capacity: number): Dedupe {
         remove(oldest, ringBits[next] as number);
         if (oldest === id) bits = seen.get(id);
       }
+      // The auditID is a slice of its request's body: keeping it would keep the whole body alive
+      // for as long as the key is remembered. Keep a copy of its characters instead.
+      id = ` ${id}`.slice(1);
       ringIds[next] = id;
       ringBits[next] = bit;
       next = next + 1 === capacity ? 0 : next + 1;
