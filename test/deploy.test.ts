@@ -16,8 +16,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const deployDir = join(root, 'deploy');
 const apiserverDir = join(deployDir, 'apiserver');
 
-/** Receiver defaults from SPEC §5; the Deployment spells them out. */
-const SPEC_DEFAULTS: Record<string, string> = {
+/** The receiver's defaults (README, Configuration); the Deployment spells them out. */
+const RECEIVER_DEFAULTS: Record<string, string> = {
   PORT: '3000',
   TLS_PORT: '4443',
   TLS_CERT_FILE: '/certificates/tls.crt',
@@ -406,8 +406,8 @@ describe('Deployment', () => {
     expect(podSpec?.terminationGracePeriodSeconds).toBeGreaterThan(drainSeconds + preStopSeconds);
   });
 
-  it('spells out the SPEC §5 defaults, with container ports to match', () => {
-    expect(env).toMatchObject(SPEC_DEFAULTS);
+  it('spells out the receiver defaults, with container ports to match', () => {
+    expect(env).toMatchObject(RECEIVER_DEFAULTS);
     expect(containerPort('http')).toBe(Number(env.PORT));
     expect(containerPort('https')).toBe(Number(env.TLS_PORT));
   });

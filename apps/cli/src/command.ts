@@ -21,5 +21,5 @@ export interface Command {
   run(argv: string[], io: Io): Promise<number>;
 }
 
-/** Exit code for invalid input under `--strict` and for failed delivery (SPEC §6). */
+/** Exit code for invalid input under `--strict` and for failed delivery. */
 export const EXIT_FAILED = 1;

@@ -1,6 +1,6 @@
 /**
  * @module
- * The pipeline's flags, mirroring the receiver's environment (SPEC §5): the same policy, redaction,
+ * The pipeline's flags, mirroring the receiver's environment: the same policy, redaction,
  * dedupe, cluster and size cap, so that a log run through `kube-audit process` comes out as the
  * receiver would have written it.
  */
@@ -26,7 +26,7 @@ export const pipelineFlags = {
 } as const;
 
 /** Their lines in a command's `--help`. */
-export const pipelineHelp = `Pipeline (the receiver's settings, SPEC §4):
+export const pipelineHelp = `Pipeline (the receiver's settings):
   --policy FILE              an audit.k8s.io/v1 Policy (YAML or JSON) applied to the events
   --cluster NAME             add the annotation kube-audit/cluster: NAME
   --no-redact                keep Secret values and tokens (redacted by default)

@@ -4,7 +4,7 @@
  * missing value, an unreadable file, an invalid policy. Its message names the flag or file.
  */
 
-/** Exit code for usage and configuration errors (SPEC §6). */
+/** Exit code for usage and configuration errors. */
 export const EXIT_USAGE = 2;
 
 export class UsageError extends Error {

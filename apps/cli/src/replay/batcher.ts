@@ -58,7 +58,7 @@ export function createBatcher(batchSize: number): Batcher {
 
 /**
  * The event's JSON without kind/apiVersion, fields in the order received. The serialiser writes
- * `{"kind":"Event","apiVersion":…` first (SPEC §3), then the event's other fields: drop the prefix.
+ * `{"kind":"Event","apiVersion":…` first, then the event's other fields: drop the prefix.
  */
 export function itemOf(event: AuditEvent): string {
   const line = serializeEvent(event);
