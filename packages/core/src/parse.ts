@@ -120,9 +120,17 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
         received: events.length + invalid.length,
       };
     } else if (c === 123) {
-      const scanned = scanTopObject(s, i, defaultApiVersion);
-      i = scanned.end;
-      result = scanned.result;
+      // An object is a list or a single event; a log line (kind Event first) or an untyped event
+      // is scanned once as an event, and only falls back to the list scan when it is not one.
+      const single = looksLikeEvent(s, i) ? scanEvent(s, i, 0, defaultApiVersion) : undefined;
+      if (single?.event) {
+        i = single.end;
+        result = { shape: 'Event', apiVersion: defaultApiVersion, events: [single.event], invalid: [], received: 1 };
+      } else {
+        const scanned = scanTopObject(s, i, defaultApiVersion);
+        i = scanned.end;
+        result = scanned.result;
+      }
     } else if (i >= s.length) {
       throw new PayloadError('body is empty');
     } else {
@@ -135,6 +143,16 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
     if (error instanceof JsonSyntaxError) throw new PayloadError(`body is not valid JSON: ${error.message}`);
     throw error;
   }
+}
+
+/** True when the object at `start` opens like an event rather than a list: its first key is not `items`, `metadata` or `apiVersion`, and if it is `kind`, the kind is `Event`. */
+function looksLikeEvent(s: string, start: number): boolean {
+  const i = skipWs(s, start + 1);
+  if (s.charCodeAt(i) !== 34) return false;
+  for (const key of ['"items"', '"metadata"', '"apiVersion"']) if (s.startsWith(key, i)) return false;
+  if (!s.startsWith('"kind"', i)) return true;
+  const colon = skipWs(s, i + 6);
+  return s.charCodeAt(colon) === 58 && s.startsWith('"Event"', skipWs(s, colon + 1));
 }
 
 function scanItems(
