@@ -268,7 +268,11 @@ const KEYS_BY_LENGTH: readonly (readonly string[])[] = (() => {
     'metadata',
   ];
   const byLength: string[][] = [];
-  for (const name of names) (byLength[name.length] ??= []).push(name);
+  for (const name of names) {
+    const sameLength = byLength[name.length] ?? [];
+    sameLength.push(name);
+    byLength[name.length] = sameLength;
+  }
   return byLength;
 })();
 
