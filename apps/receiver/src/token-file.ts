@@ -58,8 +58,8 @@ function readToken(file: string): string {
  */
 export function createTokenSource(file: string, options: TokenSourceOptions): TokenSource {
   const { logger, checkIntervalMs = 1000, onReload, now = Date.now } = options;
-  let seen = signature(file);
   let token = readToken(file);
+  let seen = signature(file);
   let checkedAt = now();
 
   return {

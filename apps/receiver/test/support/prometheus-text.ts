@@ -39,10 +39,11 @@ const SUFFIXES: Record<MetricType, string[]> = {
   summary: ['', '_sum', '_count'],
 };
 
+/** A float as Prometheus reads it (Go's strconv.ParseFloat: `NaN` and `Inf` in any case, so prom-client's `Nan` too). */
 function parseValue(text: string, line: number): number {
-  if (text === '+Inf') return Number.POSITIVE_INFINITY;
-  if (text === '-Inf') return Number.NEGATIVE_INFINITY;
-  if (text === 'NaN') return Number.NaN;
+  if (/^\+?inf(inity)?$/i.test(text)) return Number.POSITIVE_INFINITY;
+  if (/^-inf(inity)?$/i.test(text)) return Number.NEGATIVE_INFINITY;
+  if (/^nan$/i.test(text)) return Number.NaN;
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) throw new ExpositionError(line, `bad value ${text}`);
   return Number(text);
 }
