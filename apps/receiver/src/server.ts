@@ -46,7 +46,9 @@ export const EXIT_CONFIG = 2;
 /** How often certificate files are polled, besides watching their directory. */
 const TLS_POLL_MS = 5000;
 
-function fail(message: string): never {
+/** Stops start-up; lines the logger still holds (policy warnings) are written first. */
+function fail(message: string, logger?: Logger): never {
+  logger?.flush();
   process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: message })}\n`);
   process.exit(EXIT_CONFIG);
 }
@@ -99,13 +101,14 @@ export async function startReceiver(
   try {
     tls = readTlsFiles(tlsFiles);
   } catch (error) {
-    if (error instanceof TlsFilesError) fail(error.message);
+    if (error instanceof TlsFilesError) fail(error.message, logger);
     throw error;
   }
   if (!config.httpEnabled && !tls.present) {
     fail(
       `HTTP_ENABLED=false, and there is no certificate and key at TLS_CERT_FILE=${config.tlsCertFile}, ` +
         `TLS_KEY_FILE=${config.tlsKeyFile}: nothing would listen`,
+      logger,
     );
   }
 
@@ -119,6 +122,7 @@ export async function startReceiver(
       logger.info('shutting down', { reason, timeoutMs: config.shutdownTimeoutMs });
       const timer = setTimeout(() => {
         logger.error('shutdown timed out; exiting with requests unfinished', { timeoutMs: config.shutdownTimeoutMs });
+        logger.flush();
         process.exit(1);
       }, config.shutdownTimeoutMs);
       timer.unref();
@@ -126,6 +130,7 @@ export async function startReceiver(
       await Promise.all(listeners.map((listener) => listener.close()));
       await sink.flush();
       logger.info('stopped', { exitCode });
+      logger.flush();
       process.exit(exitCode);
     })();
     return stopping;
@@ -145,7 +150,7 @@ export async function startReceiver(
         onReload: (ok) => metrics?.fileReloaded('token', ok),
       });
     } catch (error) {
-      if (error instanceof TokenFileError) fail(`AUTH_TOKEN_FILE: ${error.message}`);
+      if (error instanceof TokenFileError) fail(`AUTH_TOKEN_FILE: ${error.message}`, logger);
       throw error;
     }
   }
