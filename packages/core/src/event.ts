@@ -18,7 +18,6 @@ export class AuditEvent {
   #overrides: Map<string, Override> | undefined;
   /** Fields added after the received ones, in order. */
   #added: [key: string, raw: string][] | undefined;
-  #decoded: Map<string, unknown> | undefined;
 
   constructor(
     /** The whole body the event came in. */
@@ -72,21 +71,16 @@ export class AuditEvent {
   }
 
   /**
-   * The field decoded with JSON.parse (cached). Integers beyond 2^53 lose precision here, which
+   * The field decoded with JSON.parse, anew on each call. Integers beyond 2^53 lose precision, which
    * is why output is built from `raw`, never from decoded values.
    */
   get(key: string): unknown {
-    if (this.#decoded?.has(key)) return this.#decoded.get(key);
     const raw = this.raw(key);
-    const value = raw === undefined ? undefined : raw.charCodeAt(0) === 34 ? decodeString(raw) : JSON.parse(raw);
-    if (!this.#decoded) this.#decoded = new Map();
-    this.#decoded.set(key, value);
-    return value;
+    return raw === undefined ? undefined : raw.charCodeAt(0) === 34 ? decodeString(raw) : JSON.parse(raw);
   }
 
   /** Replace a field's raw JSON (or add it at the end when absent); `undefined` removes it. */
   set(key: string, raw: string | undefined): void {
-    this.#decoded?.delete(key);
     if (this.member(key)) {
       if (!this.#overrides) this.#overrides = new Map();
       this.#overrides.set(key, raw);

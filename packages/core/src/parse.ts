@@ -307,7 +307,8 @@ function scanEvent(s: string, start: number, depth: number, listApiVersion: stri
   let kind: string | undefined;
   let apiVersion: string | undefined;
   resetWhitespace();
-  let i = skipWs(s, start + 1);
+  let i = start + 1;
+  if (s.charCodeAt(i) <= 32) i = skipWs(s, i);
   let end: number;
   if (s.charCodeAt(i) === 125) end = i + 1;
   else {
@@ -317,9 +318,11 @@ function scanEvent(s: string, start: number, depth: number, listApiVersion: stri
       const keyStart = i;
       const keyEnd = skipString(s, i);
       const key = stringEscaped ? lastString(s, keyStart, keyEnd) : knownKey(s, keyStart, keyEnd);
-      i = skipWs(s, keyEnd);
+      i = keyEnd;
+      if (s.charCodeAt(i) <= 32) i = skipWs(s, i);
       if (s.charCodeAt(i) !== 58) throw new JsonSyntaxError("expected ':'", i);
-      const valueStart = skipWs(s, i + 1);
+      let valueStart = i + 1;
+      if (s.charCodeAt(valueStart) <= 32) valueStart = skipWs(s, valueStart);
       const c = s.charCodeAt(valueStart);
       const valueEnd = c === 34 ? skipString(s, valueStart) : skipValue(s, valueStart, depth + 1);
       members.push({ key, keyStart, valueStart, valueEnd });
@@ -357,10 +360,13 @@ function scanEvent(s: string, start: number, depth: number, listApiVersion: stri
           }
         }
       }
-      i = skipWs(s, valueEnd);
+      i = valueEnd;
+      if (s.charCodeAt(i) <= 32) i = skipWs(s, i);
       const d = s.charCodeAt(i);
-      if (d === 44) i = skipWs(s, i + 1);
-      else if (d === 125) {
+      if (d === 44) {
+        i = i + 1;
+        if (s.charCodeAt(i) <= 32) i = skipWs(s, i);
+      } else if (d === 125) {
         end = i + 1;
         break;
       } else throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'unexpected character', i);

@@ -10,7 +10,7 @@ import { createDedupe, type Dedupe } from './dedupe';
 import type { AuditEvent } from './event';
 import { KEEP, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
 import type { ParsedPayload } from './parse';
-import { createPolicyChecker, type PolicyChecker, policyRequestOf } from './policy';
+import { createPolicyChecker, type PolicyChecker, type PolicyRequest, policyRequestOf } from './policy';
 import { createRedactor, REDACTED_ANNOTATION, type Redactor } from './redact';
 import type { Level, Policy } from './schema';
 import { serializeEvent } from './serialize';
@@ -147,14 +147,7 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
 
 /** Apply a policy decision; false when the event is to be dropped. It can only lower detail. */
 function applyPolicy(checker: PolicyChecker, event: AuditEvent): boolean {
-  const decision = checker(
-    policyRequestOf({
-      user: event.get('user'),
-      verb: event.verb,
-      objectRef: event.get('objectRef'),
-      requestURI: event.requestURI,
-    }),
-  );
+  const decision = checker(new EventPolicyRequest(event));
   if (decision.level === 'None' || decision.omitStages.has(event.stage)) return false;
   if (rank[decision.level] < rank[event.level]) {
     event.level = decision.level;
@@ -172,6 +165,46 @@ function applyPolicy(checker: PolicyChecker, event: AuditEvent): boolean {
     }
   }
   return true;
+}
+
+/** An event's PolicyRequest; the user is decoded only if a rule asks for it (most ask first for verb and resource). */
+class EventPolicyRequest implements PolicyRequest {
+  readonly verb: string;
+  readonly resourceRequest: boolean;
+  readonly path?: string;
+  readonly namespace?: string;
+  readonly apiGroup?: string;
+  readonly resource?: string;
+  readonly subresource?: string;
+  readonly name?: string;
+  readonly #event: AuditEvent;
+  #user: PolicyRequest['user'] | undefined;
+  #decoded = false;
+
+  constructor(event: AuditEvent) {
+    const request = policyRequestOf({
+      verb: event.verb,
+      objectRef: event.get('objectRef'),
+      requestURI: event.requestURI,
+    });
+    this.verb = request.verb;
+    this.resourceRequest = request.resourceRequest;
+    this.path = request.path;
+    this.namespace = request.namespace;
+    this.apiGroup = request.apiGroup;
+    this.resource = request.resource;
+    this.subresource = request.subresource;
+    this.name = request.name;
+    this.#event = event;
+  }
+
+  get user(): PolicyRequest['user'] {
+    if (!this.#decoded) {
+      this.#decoded = true;
+      this.#user = policyRequestOf({ user: this.#event.get('user') }).user;
+    }
+    return this.#user;
+  }
 }
 
 /** `metadata.managedFields` removed from an object, and from each object of its `items`. */

@@ -375,6 +375,10 @@ function compileRule(rule: PolicyRule): Matcher {
         : undefined;
 
   return (request) => {
+    // Selectors are a conjunction, so their order changes only the cost: the verb and the target
+    // first, the user last, since a caller may decode the user only when it is asked for.
+    if (verbs !== undefined && !verbs.has(request.verb)) return false;
+    if (target !== undefined && !target(request)) return false;
     // users and userGroups test the authenticated user (the impersonator, as the audit filter runs
     // before impersonation), and fail when there is none.
     if (users !== undefined) {
@@ -393,8 +397,7 @@ function compileRule(rule: PolicyRule): Matcher {
       }
       if (!found) return false;
     }
-    if (verbs !== undefined && !verbs.has(request.verb)) return false;
-    return target === undefined || target(request);
+    return true;
   };
 }
 
