@@ -262,6 +262,13 @@ describe.each(runtimes)('HTTPS on $name', (runtime) => {
     expect(log.http).toBeUndefined();
     expect(log.ports).toEqual([log.https]);
     expect((await httpsRequest(`${receiver.url}/readyz`, { ca: ca.cert })).status).toBe(200);
+    // The drain covers the HTTPS listener too, and the last log line reaches stderr.
+    const r = receiver;
+    expect(await r.stop()).toBe(0);
+    for (let i = 0; i < 50 && !r.logs.some((l) => l.msg === 'stopped'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(r.logs.at(-1)).toMatchObject({ msg: 'stopped', exitCode: 0 });
   });
 
   it('exits 2 when HTTP_ENABLED=false and there is no certificate: nothing would listen', async () => {
