@@ -105,10 +105,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(lines.join('; '));
   }
   const e = parsed.data;
+  const port = e.PORT ?? 3000;
+  const tlsPort = e.TLS_PORT ?? 4443;
+  if ((e.HTTP_ENABLED ?? true) && port !== 0 && port === tlsPort)
+    throw new ConfigError(`TLS_PORT: must differ from PORT (both ${port})`);
   return {
-    port: e.PORT ?? 3000,
+    port,
     httpEnabled: e.HTTP_ENABLED ?? true,
-    tlsPort: e.TLS_PORT ?? 4443,
+    tlsPort,
     tlsCertFile: e.TLS_CERT_FILE ?? '/certificates/tls.crt',
     tlsKeyFile: e.TLS_KEY_FILE ?? '/certificates/tls.key',
     tlsClientCaFile: e.TLS_CLIENT_CA_FILE,

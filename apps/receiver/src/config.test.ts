@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config';
+
+describe('loadConfig', () => {
+  it('serves HTTP on 3000 and HTTPS on 4443 from the IKS certificate layout by default', () => {
+    expect(loadConfig({})).toMatchObject({
+      port: 3000,
+      httpEnabled: true,
+      tlsPort: 4443,
+      tlsCertFile: '/certificates/tls.crt',
+      tlsKeyFile: '/certificates/tls.key',
+      tlsClientCaFile: undefined,
+      authTokenFile: undefined,
+      maxPendingBytes: 67_108_864,
+    });
+  });
+
+  it('reads HTTP_ENABLED as a flag', () => {
+    expect(loadConfig({ HTTP_ENABLED: 'false' }).httpEnabled).toBe(false);
+    expect(loadConfig({ HTTP_ENABLED: ' OFF ' }).httpEnabled).toBe(false);
+    expect(loadConfig({ HTTP_ENABLED: 'yes' }).httpEnabled).toBe(true);
+    expect(() => loadConfig({ HTTP_ENABLED: 'maybe' })).toThrow(/^HTTP_ENABLED: must be one of/);
+  });
+
+  it('refuses the same port for HTTP and HTTPS, unless HTTP is off or the ports are picked by the OS', () => {
+    expect(() => loadConfig({ PORT: '8443', TLS_PORT: '8443' })).toThrow(
+      new ConfigError('TLS_PORT: must differ from PORT (both 8443)'),
+    );
+    expect(loadConfig({ PORT: '8443', TLS_PORT: '8443', HTTP_ENABLED: 'false' }).tlsPort).toBe(8443);
+    expect(loadConfig({ PORT: '0', TLS_PORT: '0' }).port).toBe(0);
+  });
+
+  it('names a bad MAX_PENDING_BYTES and what it got; an empty *_FILE variable means unset', () => {
+    expect(() => loadConfig({ MAX_PENDING_BYTES: '12' })).toThrow(
+      'MAX_PENDING_BYTES: must be a whole number from 1024 to 1073741824 (got "12")',
+    );
+    expect(loadConfig({ AUTH_TOKEN_FILE: '' }).authTokenFile).toBeUndefined();
+  });
+});
