@@ -28,7 +28,8 @@ interface BunServeOptions {
   tls?: { cert: string; key: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean };
 }
 interface FileSink {
-  write(chunk: string): number;
+  /** A promise when the bytes had to wait (a stalled pipe); it rejects on EPIPE. */
+  write(chunk: string): number | Promise<number>;
   flush(): number | Promise<number>;
 }
 interface BunGlobal {
@@ -53,7 +54,7 @@ export const bunRuntime: Runtime = {
     const stdout = Bun.stdout.writer();
     return createQueueSink(async function writeStdout(text) {
       try {
-        stdout.write(text);
+        await stdout.write(text);
         await stdout.flush();
       } catch (error) {
         onFatal(error as Error);

@@ -103,3 +103,26 @@ describe.each(runtimes)('a stalled stdout on $name', ({ command }) => {
     expect((await postAudit(`${r.url}/audit`, batch(3, 'after'))).status).toBe(200);
   });
 });
+
+describe.each(runtimes)('stdout closed by its reader on $name', ({ command }) => {
+  it('answers no 200 for lines it could not write and exits non-zero', async () => {
+    receiver = await startReceiver({ command });
+    const r = receiver;
+    r.child.stdout?.destroy();
+    const statuses: (number | undefined)[] = [];
+    // The first write may still fit in the kernel's buffer before the broken pipe shows.
+    for (let i = 0; i < 5 && r.child.exitCode === null; i++) {
+      const response = await postAudit(`${r.url}/audit`, batch(EVENTS_PER_BATCH, `epipe-${i}`)).catch(() => undefined);
+      statuses.push(response?.status);
+      if (response?.status !== 200) break;
+    }
+    expect(statuses.at(-1)).not.toBe(200);
+    expect(await r.exited).not.toBe(0);
+    for (let i = 0; i < 50 && !r.logs.some((log) => log.msg === 'stopped'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(r.logs.some((log) => String(log.msg).includes('stdout failed'))).toBe(true);
+    // Through the drain, not a crash.
+    expect(r.logs.at(-1)).toMatchObject({ msg: 'stopped', exitCode: 1 });
+  });
+});
