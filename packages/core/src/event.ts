@@ -50,6 +50,11 @@ export class AuditEvent {
     return undefined;
   }
 
+  /** The member named `key` as received, or undefined when absent or changed by a step. */
+  original(key: string): Member | undefined {
+    return this.#overrides?.has(key) ? undefined : this.member(key);
+  }
+
   /** True if the event has the field, as received or added, and it was not removed. */
   has(key: string): boolean {
     if (this.#overrides?.has(key)) return this.#overrides.get(key) !== undefined;

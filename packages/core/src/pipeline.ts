@@ -8,9 +8,10 @@
 
 import { createDedupe, type Dedupe } from './dedupe';
 import type { AuditEvent } from './event';
+import { forEachString, userAt } from './internal/fields';
 import { KEEP, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
 import type { ParsedPayload } from './parse';
-import { createPolicyChecker, type PolicyChecker, type PolicyRequest, policyRequestOf } from './policy';
+import { createPolicyChecker, type PolicyChecker, type PolicyRequest } from './policy';
 import { createRedactor, REDACTED_ANNOTATION, type Redactor } from './redact';
 import type { Level, Policy } from './schema';
 import { serializeEvent } from './serialize';
@@ -167,41 +168,60 @@ function applyPolicy(checker: PolicyChecker, event: AuditEvent): boolean {
   return true;
 }
 
-/** An event's PolicyRequest; the user is decoded only if a rule asks for it (most ask first for verb and resource). */
+/**
+ * An event's PolicyRequest, read in place from the event's text (as `policyRequestOf` reads a
+ * decoded event); the user is read only if a rule asks for it, as most ask first for the verb
+ * and the resource.
+ */
 class EventPolicyRequest implements PolicyRequest {
   readonly verb: string;
-  readonly resourceRequest: boolean;
-  readonly path?: string;
-  readonly namespace?: string;
-  readonly apiGroup?: string;
-  readonly resource?: string;
-  readonly subresource?: string;
-  readonly name?: string;
+  readonly resourceRequest: boolean = false;
+  readonly path: string;
+  namespace?: string;
+  apiGroup?: string;
+  resource?: string;
+  subresource?: string;
+  name?: string;
   readonly #event: AuditEvent;
   #user: PolicyRequest['user'] | undefined;
-  #decoded = false;
+  #userRead = false;
 
   constructor(event: AuditEvent) {
-    const request = policyRequestOf({
-      verb: event.verb,
-      objectRef: event.get('objectRef'),
-      requestURI: event.requestURI,
-    });
-    this.verb = request.verb;
-    this.resourceRequest = request.resourceRequest;
-    this.path = request.path;
-    this.namespace = request.namespace;
-    this.apiGroup = request.apiGroup;
-    this.resource = request.resource;
-    this.subresource = request.subresource;
-    this.name = request.name;
     this.#event = event;
+    this.verb = event.verb;
+    const query = event.requestURI.indexOf('?');
+    this.path = query === -1 ? event.requestURI : event.requestURI.slice(0, query);
+    const ref = event.original('objectRef');
+    if (ref && event.source.charCodeAt(ref.valueStart) === 123) {
+      this.resourceRequest = true;
+      this.namespace = '';
+      this.resource = '';
+      this.subresource = '';
+      this.name = '';
+      let apiGroup: string | undefined;
+      let apiVersion: string | undefined;
+      forEachString(event.source, ref.valueStart, (key, value) => {
+        if (key === 'namespace') this.namespace = value;
+        else if (key === 'resource') this.resource = value;
+        else if (key === 'subresource') this.subresource = value;
+        else if (key === 'name') this.name = value;
+        else if (key === 'apiGroup') apiGroup = value;
+        else if (key === 'apiVersion') apiVersion = value;
+      });
+      // v1alpha1 has no apiGroup: its apiVersion is "group/version" ("v1" alone is the core group).
+      const slash = apiVersion?.indexOf('/') ?? -1;
+      this.apiGroup = apiGroup ?? (slash === -1 ? '' : apiVersion?.slice(0, slash));
+    }
   }
 
   get user(): PolicyRequest['user'] {
-    if (!this.#decoded) {
-      this.#decoded = true;
-      this.#user = policyRequestOf({ user: this.#event.get('user') }).user;
+    if (!this.#userRead) {
+      this.#userRead = true;
+      const user = this.#event.original('user');
+      this.#user =
+        user && this.#event.source.charCodeAt(user.valueStart) === 123
+          ? userAt(this.#event.source, user.valueStart)
+          : null;
     }
     return this.#user;
   }
