@@ -231,7 +231,6 @@ export function skipValue(s: string, i: number, depth = 0): number {
     // After a value: close containers until one wants another value.
     for (;;) {
       if (sp === 0) return i;
-      i = i;
       if (s.charCodeAt(i) <= 32) i = skipWs(s, i);
       const d = s.charCodeAt(i);
       if (d === 44) {
