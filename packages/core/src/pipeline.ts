@@ -107,14 +107,16 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
           policyDropped++;
           continue;
         }
-        if (redactor?.(event)) {
+        const wasRedacted = redactor?.(event) ?? false;
+        if (wasRedacted) {
           event.set('annotations', withStrings(event.compactRaw('annotations'), { [REDACTED_ANNOTATION]: 'true' }));
-          redacted++;
         }
         if (dedupe?.seen(event)) {
           duplicates++;
           continue;
         }
+        // Counted for written events only, so a retried batch does not count its Secrets twice.
+        if (wasRedacted) redacted++;
         if (clusterAnnotation)
           event.set('annotations', withStrings(event.compactRaw('annotations'), clusterAnnotation));
         let line = serializeEvent(event);
