@@ -184,6 +184,14 @@ describe('redaction step', () => {
     expect(result.redacted).toBe(1);
   });
 
+  it('counts a Secret event redacted once, not again when its retry is dropped as a duplicate', () => {
+    const pipeline = createPipeline();
+    const body = list([base({ objectRef: secretRef, requestObject: secret })]);
+    expect(pipeline.process(parsePayload(body)).redacted).toBe(1);
+    const retry = pipeline.process(parsePayload(body));
+    expect(retry).toMatchObject({ written: 0, redacted: 0, dropped: { duplicate: 1 } });
+  });
+
   it('redacts each Secret of a list response, and Secrets found by their kind under another resource', () => {
     const { kind: _k, apiVersion: _a, ...item } = secret;
     const { out } = run([
