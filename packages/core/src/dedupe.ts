@@ -62,15 +62,27 @@ export function createDedupe(capacity: number): Dedupe {
   };
 }
 
-/** Two 32-bit multiplicative hashes of the same characters, joined into one 53-bit integer. */
+/** Two 32-bit multiplicative hashes of the characters, two at a time, joined into one 53-bit integer. */
 function hashKey(auditID: string, stage: number, seed: number): number {
-  let a = (0x811c9dc5 ^ seed ^ stage) >>> 0;
-  let b = (0x9e3779b9 ^ stage) >>> 0;
-  for (let i = 0; i < auditID.length; i++) {
-    const c = auditID.charCodeAt(i);
+  let a = 0x811c9dc5 ^ seed ^ stage;
+  let b = 0x9e3779b9 ^ stage;
+  const n = auditID.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const c = auditID.charCodeAt(i) | (auditID.charCodeAt(i + 1) << 16);
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 15;
   }
+  if (i < n) {
+    a = Math.imul(a ^ auditID.charCodeAt(i), 0x01000193);
+    b = Math.imul(b ^ auditID.charCodeAt(i), 0x5bd1e995);
+  }
+  // Final mixing (MurmurHash3's), so that every input bit reaches the bits kept.
+  a ^= a >>> 16;
+  a = Math.imul(a, 0x85ebca6b);
+  a ^= a >>> 13;
+  b ^= b >>> 15;
+  b = Math.imul(b, 0xc2b2ae35);
+  b ^= b >>> 16;
   return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
 }
