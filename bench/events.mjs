@@ -39,6 +39,9 @@ const agents = [
   'kubelet/v1.33.2 (linux/amd64) kubernetes/abc1234',
 ];
 
+/** Objects in the simulated cluster. */
+const OBJECTS = 2000;
+
 function pick(list, i) {
   return list[i % list.length];
 }
@@ -96,12 +99,16 @@ function podBody(name, namespace, bytes) {
 
 /** One event; `detail` is 'Metadata' or 'RequestResponse' (with bodies of about `bodyBytes` each). */
 export function makeEvent(run, i, detail = 'Metadata', bodyBytes = 8000) {
-  const user = pick(users, i);
-  const ref = pick(resources, i * 7 + 3);
-  const verb = pick(verbs, i * 3 + 1);
-  const namespace = ref.cluster ? undefined : pick(namespaces, i * 5);
+  // Like a real cluster, events come from a population of objects, each handled by the user that
+  // owns it (a controller, a node, a person) with a few verbs; every batch draws a different
+  // sample of them.
+  const o = (i * 7919 + run * 104_729) % OBJECTS;
+  const user = pick(users, o * 5 + 1);
+  const ref = pick(resources, o * 7 + 3);
+  const verb = pick(verbs, o * 3 + ((i + run) % 3));
+  const namespace = ref.cluster ? undefined : pick(namespaces, o * 11);
   const name =
-    verb === 'list' || verb === 'create' || verb === 'watch' ? undefined : `${ref.resource.slice(0, -1)}-${i % 97}`;
+    verb === 'list' || verb === 'create' || verb === 'watch' ? undefined : `${ref.resource.slice(0, -1)}-${o}`;
   const path = `/api${ref.apiGroup ? `s/${ref.apiGroup}` : ''}/${ref.apiVersion}${namespace ? `/namespaces/${namespace}` : ''}/${ref.resource}${name ? `/${name}` : ''}`;
   const objectRef = {
     resource: ref.resource,

@@ -11,7 +11,7 @@ import type { AuditEvent } from './event';
 import { forEachString, userAt } from './internal/fields';
 import { KEEP, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
 import type { ParsedPayload } from './parse';
-import { createPolicyChecker, type PolicyChecker, type PolicyRequest } from './policy';
+import { createPolicyChecker, type PolicyChecker, type PolicyDecision, type PolicyRequest } from './policy';
 import { createRedactor, REDACTED_ANNOTATION, type Redactor } from './redact';
 import type { Level, Policy } from './schema';
 import { serializeEvent } from './serialize';
@@ -85,7 +85,7 @@ const rank: Readonly<Record<Level, number>> = { None: 0, Metadata: 1, Request: 2
  * process.stdout.write(result.lines);
  */
 export function createPipeline(options: PipelineOptions = {}): Pipeline {
-  const checker: PolicyChecker | undefined = options.policy && createPolicyChecker(options.policy);
+  const checker = options.policy && createEventChecker(createPolicyChecker(options.policy));
   const redactor: Redactor | undefined =
     options.redact === false ? undefined : createRedactor({ execCommands: !!options.redactExecCommands });
   const dedupeSize = options.dedupeCacheSize ?? DEFAULT_DEDUPE_CACHE_SIZE;
@@ -149,8 +149,8 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
 }
 
 /** Apply a policy decision; false when the event is to be dropped. It can only lower detail. */
-function applyPolicy(checker: PolicyChecker, event: AuditEvent): boolean {
-  const decision = checker(new EventPolicyRequest(event));
+function applyPolicy(checker: EventChecker, event: AuditEvent): boolean {
+  const decision = checker(event);
   if (decision.level === 'None' || decision.omitStages.has(event.stage)) return false;
   if (rank[decision.level] < rank[event.level]) {
     event.level = decision.level;
@@ -168,6 +168,38 @@ function applyPolicy(checker: PolicyChecker, event: AuditEvent): boolean {
     }
   }
   return true;
+}
+
+type EventChecker = (event: AuditEvent) => PolicyDecision;
+/** Decisions remembered, at most; then the memory starts afresh. */
+const DECISION_CACHE_SIZE = 16_384;
+/** Longer keys (a user with large `extra` values) are not remembered. */
+const MAX_KEY_LENGTH = 2048;
+
+/**
+ * The policy decision for an event. Audit streams repeat themselves (the same controllers list,
+ * watch and renew the same objects all day), and a decision depends only on the verb, the
+ * objectRef (or path) and the user: events whose raw text of those is the same get the same
+ * decision, so it is looked up by that text before anything is decoded.
+ */
+function createEventChecker(checker: PolicyChecker): EventChecker {
+  const decisions = new Map<string, PolicyDecision>();
+  return function decide(event) {
+    const s = event.source;
+    const ref = event.original('objectRef');
+    const user = event.original('user');
+    const target = ref ? s.slice(ref.valueStart, ref.valueEnd) : `?${event.requestURI.split('?', 1)[0]}`;
+    const key = `${event.verb}\u0000${target}\u0000${user ? s.slice(user.valueStart, user.valueEnd) : ''}`;
+    if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event));
+    let decision = decisions.get(key);
+    if (decision === undefined) {
+      decision = checker(new EventPolicyRequest(event));
+      if (decisions.size >= DECISION_CACHE_SIZE) decisions.clear();
+      // A copy of the key's characters: the key itself is made of slices of the request's body.
+      decisions.set(` ${key}`.slice(1), decision);
+    }
+    return decision;
+  };
 }
 
 /**
