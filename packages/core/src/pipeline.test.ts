@@ -126,6 +126,32 @@ describe('policy step', () => {
     }
   });
 
+  it('decides repeated requests alike and tells different users, verbs and objects apart', () => {
+    const { policy } = parsePolicy(
+      policyYaml('None', { users: ['alice'], verbs: ['get'], resources: [{ resources: ['pods'] }] }),
+    );
+    const withCatchAll = { ...policy, rules: [...policy.rules, { level: 'Metadata' as const }] };
+    const pipeline = createPipeline({ policy: withCatchAll, dedupeCacheSize: 0 });
+    const alice = { username: 'alice', groups: ['system:authenticated'] };
+    const events = [
+      base({ user: alice }),
+      base({ user: { username: 'bob' } }),
+      base({ user: alice, verb: 'list' }),
+      base({ user: alice, objectRef: { resource: 'configmaps', namespace: 'default', name: 'p1', apiVersion: 'v1' } }),
+      base({ user: alice }),
+    ];
+    for (let round = 0; round < 2; round++) {
+      const result = pipeline.process(parsePayload(list(events)));
+      expect(result.dropped.policy).toBe(2);
+      expect(
+        result.lines
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line).user.username),
+      ).toEqual(['bob', 'alice', 'alice']);
+    }
+  });
+
   it('never raises an event’s level', () => {
     const { policy } = parsePolicy(policyYaml('RequestResponse'));
     const { out } = run([base({ level: 'Metadata' })], { policy });
