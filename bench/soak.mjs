@@ -51,10 +51,19 @@ let failed = 0;
 
 function post(body) {
   return new Promise((resolve) => {
-    const req = request({ port, host: '127.0.0.1', method: 'POST', path: '/audit?timeout=30s', headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
-    });
+    const req = request(
+      {
+        port,
+        host: '127.0.0.1',
+        method: 'POST',
+        path: '/audit?timeout=30s',
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      },
+    );
     req.on('error', () => resolve(0));
     req.end(body);
   });
@@ -81,6 +90,14 @@ const rssValues = samples.map((s) => s.rssMb);
 const firstMinute = samples.filter((s) => s.second >= 30 && s.second <= 90).map((s) => s.rssMb);
 const lastMinute = samples.slice(-60).map((s) => s.rssMb);
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-console.log(`soak: ${minutes} min at ${rate} batches/s of ${size} events; ${ok} batches answered 200, ${failed} not; ${lines} lines written`);
-console.log(`RSS MB: min ${Math.min(...rssValues).toFixed(0)}, max ${Math.max(...rssValues).toFixed(0)}, mean of 0:30-1:30 ${mean(firstMinute).toFixed(1)}, mean of last minute ${mean(lastMinute).toFixed(1)}`);
-if (values.out) writeFileSync(values.out, `second,rss_mb,lines,ok,failed\n${samples.map((s) => `${s.second},${s.rssMb.toFixed(1)},${s.lines},${s.ok},${s.failed}`).join('\n')}\n`);
+console.log(
+  `soak: ${minutes} min at ${rate} batches/s of ${size} events; ${ok} batches answered 200, ${failed} not; ${lines} lines written`,
+);
+console.log(
+  `RSS MB: min ${Math.min(...rssValues).toFixed(0)}, max ${Math.max(...rssValues).toFixed(0)}, mean of 0:30-1:30 ${mean(firstMinute).toFixed(1)}, mean of last minute ${mean(lastMinute).toFixed(1)}`,
+);
+if (values.out)
+  writeFileSync(
+    values.out,
+    `second,rss_mb,lines,ok,failed\n${samples.map((s) => `${s.second},${s.rssMb.toFixed(1)},${s.lines},${s.ok},${s.failed}`).join('\n')}\n`,
+  );
