@@ -127,9 +127,10 @@ export function createApp(options: AppOptions): Hono {
       logger.warn('invalid audit event', { reason: item.reason, index: item.index, item: new RawJson(item.raw) });
     }
     const result = pipeline.process(payload, { cluster });
-    if (result.lines !== '') {
+    if (result.chunks.length > 0) {
       try {
-        await sink.write(result.lines);
+        // Piece by piece, so that a 32 MiB batch is never copied whole on its way out.
+        for (const chunk of result.chunks) await sink.write(chunk);
       } catch (error) {
         // Not written: no 200, and the retry must not be taken for a duplicate.
         pipeline.release(result);

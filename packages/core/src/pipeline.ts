@@ -23,6 +23,8 @@ export const CLUSTER_ANNOTATION = 'kube-audit/cluster';
 export const DEFAULT_MAX_EVENT_BYTES = 262_144;
 /** The default number of (auditID, stage) pairs the dedupe step remembers. */
 export const DEFAULT_DEDUPE_CACHE_SIZE = 10_000;
+/** Characters per piece of `BatchResult.chunks`. */
+const CHUNK_LENGTH = 1 << 20;
 
 /** Options of {@link createPipeline}, compiled once. */
 export interface PipelineOptions {
@@ -50,6 +52,11 @@ export interface BatchContext {
 export interface BatchResult {
   /** The lines, each `\n`-terminated, ready for one write; `''` when there are none. */
   readonly lines: string;
+  /**
+   * The same lines in pieces of about 1 MiB (whole lines each), for writing a large batch piece
+   * by piece: one string of it all would be copied whole, twice, on its way to the output.
+   */
+  readonly chunks: readonly string[];
   readonly received: number;
   readonly written: number;
   readonly dropped: { readonly policy: number; readonly duplicate: number };
@@ -97,7 +104,8 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
       const cluster = context.cluster ?? options.cluster;
       const clusterAnnotation = cluster ? { [CLUSTER_ANNOTATION]: cluster } : undefined;
       const written: AuditEvent[] = [];
-      let lines = '';
+      const chunks: string[] = [];
+      let chunk = '';
       let policyDropped = 0;
       let duplicates = 0;
       let truncated = 0;
@@ -128,11 +136,19 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
             line = serializeEvent(event);
           }
         }
-        lines += `${line}\n`;
+        chunk += `${line}\n`;
+        if (chunk.length >= CHUNK_LENGTH) {
+          chunks.push(chunk);
+          chunk = '';
+        }
         written.push(event);
       }
+      if (chunk !== '') chunks.push(chunk);
       return {
-        lines,
+        get lines() {
+          return chunks.join('');
+        },
+        chunks,
         received: payload.events.length + (payload.invalid?.length ?? 0),
         written: written.length,
         dropped: { policy: policyDropped, duplicate: duplicates },
