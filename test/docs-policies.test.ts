@@ -28,6 +28,8 @@ describe('docs/examples/policies', () => {
     expect(check(event('watch', { resource: 'configmaps' })).level).toBe('None');
     expect(check(event('patch', { resource: 'deployments', apiGroup: 'apps' })).level).toBe('RequestResponse');
     expect(check(event('update', { resource: 'secrets' })).level).toBe('Metadata');
-    expect(check(event('patch', { resource: 'deployments', apiGroup: 'apps' })).omitStages.has('RequestReceived')).toBe(true);
+    expect(check(event('patch', { resource: 'deployments', apiGroup: 'apps' })).omitStages.has('RequestReceived')).toBe(
+      true,
+    );
   });
 });
