@@ -8,10 +8,10 @@
 
 import { createDedupe, type Dedupe } from './dedupe';
 import type { AuditEvent } from './event';
-import { forEachString, userAt } from './internal/fields';
+import { createEventChecker, type EventChecker } from './internal/event-policy';
 import { KEEP, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
 import type { ParsedPayload } from './parse';
-import { createPolicyChecker, type PolicyChecker, type PolicyDecision, type PolicyRequest } from './policy';
+import { createPolicyChecker } from './policy';
 import { createRedactor, REDACTED_ANNOTATION, type Redactor } from './redact';
 import type { Level, Policy } from './schema';
 import { serializeEvent } from './serialize';
@@ -184,97 +184,6 @@ function applyPolicy(checker: EventChecker, event: AuditEvent): boolean {
     }
   }
   return true;
-}
-
-type EventChecker = (event: AuditEvent) => PolicyDecision;
-/** Decisions remembered, at most; then the memory starts afresh. */
-const DECISION_CACHE_SIZE = 16_384;
-/** Longer keys (a user with large `extra` values) are not remembered. */
-const MAX_KEY_LENGTH = 2048;
-
-/**
- * The policy decision for an event. Audit streams repeat themselves (the same controllers list,
- * watch and renew the same objects all day), and a decision depends only on the verb, the
- * objectRef (or path) and the user: events whose raw text of those is the same get the same
- * decision, so it is looked up by that text before anything is decoded.
- */
-function createEventChecker(checker: PolicyChecker): EventChecker {
-  const decisions = new Map<string, PolicyDecision>();
-  return function decide(event) {
-    const s = event.source;
-    const ref = event.original('objectRef');
-    const user = event.original('user');
-    const target = ref ? s.slice(ref.valueStart, ref.valueEnd) : `?${event.requestURI.split('?', 1)[0]}`;
-    const key = `${event.verb}\u0000${target}\u0000${user ? s.slice(user.valueStart, user.valueEnd) : ''}`;
-    if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event));
-    let decision = decisions.get(key);
-    if (decision === undefined) {
-      decision = checker(new EventPolicyRequest(event));
-      if (decisions.size >= DECISION_CACHE_SIZE) decisions.clear();
-      // A copy of the key's characters: the key itself is made of slices of the request's body.
-      decisions.set(` ${key}`.slice(1), decision);
-    }
-    return decision;
-  };
-}
-
-/**
- * An event's PolicyRequest, read in place from the event's text (as `policyRequestOf` reads a
- * decoded event); the user is read only if a rule asks for it, as most ask first for the verb
- * and the resource.
- */
-class EventPolicyRequest implements PolicyRequest {
-  readonly verb: string;
-  readonly resourceRequest: boolean = false;
-  readonly path: string;
-  namespace?: string;
-  apiGroup?: string;
-  resource?: string;
-  subresource?: string;
-  name?: string;
-  readonly #event: AuditEvent;
-  #user: PolicyRequest['user'] | undefined;
-  #userRead = false;
-
-  constructor(event: AuditEvent) {
-    this.#event = event;
-    this.verb = event.verb;
-    const query = event.requestURI.indexOf('?');
-    this.path = query === -1 ? event.requestURI : event.requestURI.slice(0, query);
-    const ref = event.original('objectRef');
-    if (ref && event.source.charCodeAt(ref.valueStart) === 123) {
-      this.resourceRequest = true;
-      this.namespace = '';
-      this.resource = '';
-      this.subresource = '';
-      this.name = '';
-      let apiGroup: string | undefined;
-      let apiVersion: string | undefined;
-      forEachString(event.source, ref.valueStart, (key, value) => {
-        if (key === 'namespace') this.namespace = value;
-        else if (key === 'resource') this.resource = value;
-        else if (key === 'subresource') this.subresource = value;
-        else if (key === 'name') this.name = value;
-        else if (key === 'apiGroup') apiGroup = value;
-        else if (key === 'apiVersion') apiVersion = value;
-      });
-      // v1alpha1 has no apiGroup: its apiVersion is "group/version" ("v1" alone is the core group).
-      const slash = apiVersion?.indexOf('/') ?? -1;
-      this.apiGroup = apiGroup ?? (slash === -1 ? '' : apiVersion?.slice(0, slash));
-    }
-  }
-
-  get user(): PolicyRequest['user'] {
-    if (!this.#userRead) {
-      this.#userRead = true;
-      const user = this.#event.original('user');
-      this.#user =
-        user && this.#event.source.charCodeAt(user.valueStart) === 123
-          ? userAt(this.#event.source, user.valueStart)
-          : null;
-    }
-    return this.#user;
-  }
 }
 
 /** `metadata.managedFields` removed from an object, and from each object of its `items`. */
