@@ -158,7 +158,7 @@ async function measureThroughput(runtime, kind, payload, pool) {
     const linesBefore = server.lines();
     const before = server.stat();
     const result = await drive(server.port, pool, seconds);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await settled(server.lines);
     const after = server.stat();
     const ok = result['2xx'];
     const events = ok * payload.size;
@@ -177,6 +177,14 @@ async function measureThroughput(runtime, kind, payload, pool) {
     };
   } finally {
     await server.stop();
+  }
+}
+
+/** Wait until the line count stops moving (the reader may lag behind a fast server), up to 5 s. */
+async function settled(lines) {
+  for (let last = -1, waited = 0; lines() !== last && waited < 5000; waited += 250) {
+    last = lines();
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 

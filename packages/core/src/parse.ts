@@ -21,7 +21,7 @@ import {
   skipWs,
   stringEscaped,
 } from './internal/json-scan';
-import { AUDIT_API_VERSIONS, LEVELS, type Level, STAGES, type Stage } from './schema';
+import { AUDIT_API_VERSIONS, Event, LEVELS, type Level, STAGES, type Stage } from './schema';
 
 /** The apiVersion of events that name none, in a list that names none. */
 export const DEFAULT_API_VERSION = 'audit.k8s.io/v1';
@@ -242,31 +242,9 @@ type Scanned =
   | { end: number; event: AuditEvent; reason?: undefined }
   | { end: number; event?: undefined; reason: string };
 
-/** Known field names by length, so a key can be matched in place instead of sliced out. */
+/** The Event schema's field names by length, so a key can be matched in place instead of sliced out. */
 const KEYS_BY_LENGTH: readonly (readonly string[])[] = (() => {
-  const names = [
-    'kind',
-    'apiVersion',
-    'level',
-    'auditID',
-    'stage',
-    'requestURI',
-    'verb',
-    'user',
-    'impersonatedUser',
-    'authenticationMetadata',
-    'sourceIPs',
-    'userAgent',
-    'objectRef',
-    'responseStatus',
-    'requestObject',
-    'responseObject',
-    'requestReceivedTimestamp',
-    'stageTimestamp',
-    'annotations',
-    'timestamp',
-    'metadata',
-  ];
+  const names = Object.keys(Event.shape);
   const byLength: string[][] = [];
   for (const name of names) {
     const sameLength = byLength[name.length] ?? [];
