@@ -10,6 +10,9 @@ export default defineConfig({
       'test/**/*.test.ts',
     ],
     testTimeout: 30_000,
+    // VITEST_JSON=FILE also writes a JSON report there (CI prints its summary line from it).
+    reporters: process.env.VITEST_JSON ? ['default', 'json'] : ['default'],
+    ...(process.env.VITEST_JSON ? { outputFile: { json: process.env.VITEST_JSON } } : {}),
     hookTimeout: 60_000,
   },
 });
