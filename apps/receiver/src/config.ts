@@ -1,6 +1,6 @@
 /**
  * @module
- * The receiver's configuration from environment variables (SPEC §5), validated once at start-up.
+ * The receiver's configuration from environment variables, validated once at start-up (the README's configuration table).
  * A bad value stops the receiver with a message naming the variable and what is wrong.
  */
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 /**
  * @module
- * Prometheus metrics with prom-client: the counters of SPEC §5, what the TLS and token files are
+ * Prometheus metrics with prom-client: the counters the README lists, what the TLS and token files are
  * doing, and the runtime's process metrics (`process_*`, `nodejs_*`).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';

@@ -1,6 +1,6 @@
 /**
  * /metrics of the built receiver as a real process, read with a strict parser of the Prometheus
- * text format: every metric of SPEC §5 with its type and labels, the process metrics, and
+ * text format: every metric the README lists with its type and labels, the process metrics, and
  * counters that move by exactly what was sent.
  */
 import { rmSync, writeFileSync } from 'node:fs';
@@ -12,8 +12,8 @@ import { auditEvent, eventList } from './support/events';
 import { type MetricFamily, type MetricType, parsePrometheusText, sampleValue } from './support/prometheus-text';
 import { runtimes } from './support/runtimes';
 
-/** SPEC §5: name, type, label names (besides `le` on histogram buckets). */
-const SPEC_METRICS: [string, MetricType, string[]][] = [
+/** The receiver's metrics: name, type, label names (besides `le` on histogram buckets). */
+const DOCUMENTED_METRICS: [string, MetricType, string[]][] = [
   ['kube_audit_requests_total', 'counter', ['code']],
   ['kube_audit_events_received_total', 'counter', []],
   ['kube_audit_events_written_total', 'counter', []],
@@ -85,10 +85,10 @@ async function scrape(r: ReceiverProcess): Promise<Map<string, MetricFamily>> {
 }
 
 describe.each(runtimes)('/metrics on $name', ({ command }) => {
-  it('has every SPEC §5 metric with its type and labels, and the process metrics', async () => {
+  it('has every documented metric with its type and labels, and the process metrics', async () => {
     receiver = await startReceiver({ command, env: { MAX_PENDING_BYTES: String(MAX_PENDING_BYTES) } });
     const metrics = await scrape(receiver);
-    for (const [name, type, labels] of SPEC_METRICS) {
+    for (const [name, type, labels] of DOCUMENTED_METRICS) {
       const family = metrics.get(name);
       expect(family?.type, name).toBe(type);
       expect(family?.help, name).toBeTruthy();
