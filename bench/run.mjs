@@ -367,6 +367,7 @@ function svgChart(bars) {
   const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    '<title>Receiver events per second relative to the floor</title>',
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">Receiver events/s relative to the floor (1.0 = bare node:http + JSON.parse/stringify)</text>`,
   ];
