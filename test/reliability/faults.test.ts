@@ -3,7 +3,7 @@
  * answered 200 is on stdout, because an answer only follows a completed write.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ReceiverProcess, startReceiver } from '../support/receiver';
+import { type ReceiverProcess, runtimes, startReceiver } from '../support/receiver';
 
 let receiver: ReceiverProcess | undefined;
 afterEach(async () => {
@@ -58,23 +58,30 @@ async function load(r: ReceiverProcess, clients: number): Promise<{ acked: strin
   return { acked, answered };
 }
 
-describe.each(['SIGTERM', 'SIGKILL'] as const)('%s under load', (signal) => {
+const cases = runtimes.flatMap((runtime) =>
+  (['SIGTERM', 'SIGKILL'] as const).flatMap((signal) =>
+    [0, 5].map((slowReaderMs) => ({ runtime, name: runtime.name, signal, slowReaderMs })),
+  ),
+);
+
+describe.each(cases)('$signal under load on $name, stdout read with $slowReaderMs ms pauses', (c) => {
   it('leaves every event answered 200 on stdout', async () => {
-    receiver = await startReceiver();
+    receiver = await startReceiver({ command: c.runtime.command, slowReaderMs: c.slowReaderMs });
     const r = receiver;
     const running = load(r, 8);
     await r.waitFor(() => r.lines.length > 2000, 10_000);
-    r.child.kill(signal);
+    r.child.kill(c.signal);
     const { acked, answered } = await running;
     const exit = await r.exited;
-    expect(exit).toBe(signal === 'SIGTERM' ? 0 : 'SIGKILL');
+    expect(exit).toBe(c.signal === 'SIGTERM' ? 0 : 'SIGKILL');
     expect(answered).toBeGreaterThan(20);
-    // Give the pipe a moment to deliver what was written before the end.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Let the pipe deliver what was written before the end (the reader may be pausing).
+    const stdout = r.child.stdout;
+    if (stdout && !stdout.readableEnded) await new Promise((resolve) => stdout.once('end', resolve));
     const written = new Set(r.lines.map((line) => JSON.parse(line).auditID as string));
     const missing = acked.filter((id) => !written.has(id));
     expect(missing).toEqual([]);
     expect(acked.length).toBeGreaterThan(2000);
-    if (signal === 'SIGTERM') expect(r.logs.some((log) => log.msg === 'stopped')).toBe(true);
+    if (c.signal === 'SIGTERM') expect(r.logs.some((log) => log.msg === 'stopped')).toBe(true);
   }, 30_000);
 });

@@ -31,6 +31,8 @@ export interface StartOptions {
   cwd?: string;
   /** Wait for an HTTPS listener instead (its port is the second one logged). */
   portIndex?: number;
+  /** Pause reading stdout this long after each chunk: a log agent that keeps the pipe full. */
+  slowReaderMs?: number;
 }
 
 /** The Bun binary to test with: $BUN, else `bun` from PATH; undefined when neither exists. */
@@ -39,6 +41,19 @@ export function findBun(): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(`${dir}/bun`)) return `${dir}/bun`;
   return undefined;
 }
+
+/** A runtime the built receiver is tested on. */
+export interface TestRuntime {
+  name: 'node' | 'bun';
+  /** Command for `startReceiver`; undefined runs Node on dist/node.js. */
+  command?: [string, ...string[]];
+}
+
+/** Node always, Bun when it is installed ($BUN or `bun` on PATH), which CI requires. */
+export const runtimes: TestRuntime[] = [{ name: 'node' }];
+const bun = findBun();
+if (bun) runtimes.push({ name: 'bun', command: [bun, `${RECEIVER_DIST}bun.js`] });
+else if (process.env.CI) throw new Error('Bun is required in CI (set $BUN or put bun on PATH)');
 
 export async function startReceiver(options: StartOptions = {}): Promise<ReceiverProcess> {
   const [command, ...args] = options.command ?? [process.execPath, `${RECEIVER_DIST}node.js`];
@@ -56,6 +71,10 @@ export async function startReceiver(options: StartOptions = {}): Promise<Receive
     const parts = out.split('\n');
     out = parts.pop() ?? '';
     lines.push(...parts);
+    if (options.slowReaderMs) {
+      child.stdout.pause();
+      setTimeout(() => child.stdout.resume(), options.slowReaderMs);
+    }
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     err += chunk;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES } from '../../../test/support/fixtures';
-import { findBun, postAudit, RECEIVER_DIST, type ReceiverProcess, startReceiver } from '../../../test/support/receiver';
+import { postAudit, type ReceiverProcess, runtimes, startReceiver } from '../../../test/support/receiver';
 
 const example = readFileSync(`${FIXTURES}examples/eventlist.json`, 'utf8');
 const exampleItems = (JSON.parse(example) as { items: Record<string, unknown>[] }).items;
@@ -25,11 +25,6 @@ function batch(n: number, prefix: string): string {
   }));
   return JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items });
 }
-
-const runtimes: { name: string; command?: [string, ...string[]] }[] = [{ name: 'node' }];
-const bun = findBun();
-if (bun) runtimes.push({ name: 'bun', command: [bun, `${RECEIVER_DIST}bun.js`] });
-else if (process.env.CI) throw new Error('Bun is required in CI (set $BUN or put bun on PATH)');
 
 let receiver: ReceiverProcess | undefined;
 afterEach(async () => {

@@ -1,20 +1,10 @@
 /**
- * The runtimes the built receiver is tested on: Node always, Bun when it is installed ($BUN or
- * `bun` on PATH), which CI requires.
+ * The runtimes the built receiver is tested on, and a helper for start-up failures.
  */
 import { spawn } from 'node:child_process';
-import { findBun, RECEIVER_DIST } from '../../../../test/support/receiver';
+import { RECEIVER_DIST, type TestRuntime } from '../../../../test/support/receiver';
 
-export interface TestRuntime {
-  name: 'node' | 'bun';
-  /** Command for `startReceiver`; undefined runs Node on dist/node.js. */
-  command?: [string, ...string[]];
-}
-
-export const runtimes: TestRuntime[] = [{ name: 'node' }];
-const bun = findBun();
-if (bun) runtimes.push({ name: 'bun', command: [bun, `${RECEIVER_DIST}bun.js`] });
-else if (process.env.CI) throw new Error('Bun is required in CI (set $BUN or put bun on PATH)');
+export { runtimes, type TestRuntime } from '../../../../test/support/receiver';
 
 /** Runs the receiver with `env` until it exits by itself; for start-up failures. */
 export function runUntilExit(
