@@ -163,3 +163,12 @@ export function makeBatch(run, size, detail, bodyBytes) {
   for (let i = 0; i < size; i++) items.push(makeEvent(run, i, detail, bodyBytes));
   return JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items });
 }
+
+/**
+ * How many distinct batches to rotate through so that no auditID repeats within the receiver's
+ * dedupe window (10000 events): the window plus a margin of 4 batches per concurrent client,
+ * because a server may handle concurrent requests out of order.
+ */
+export function poolSize(batchSize, clients) {
+  return Math.ceil(10_000 / batchSize) + 4 * clients;
+}

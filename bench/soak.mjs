@@ -1,19 +1,23 @@
 // Soak: the built receiver under a fixed rate for a long time, RSS sampled every second, to show
 // that memory stays flat. Not part of CI.
 //
-//   node bench/soak.mjs [--minutes 10] [--rate 20] [--batch 400] [--out docs/soak.csv]
+//   node bench/soak.mjs [--runtime node24] [--minutes 10] [--rate 20] [--batch 400] [--out soak.csv]
 //
+// --runtime is node20 (this node), node24 (the container's runtime, the default) or bun.
 // --rate is batches per second (the API server's default throttle is 10 batches/s, burst 15).
+// Prints RSS per minute (mean and max) and fails unless every event answered 200 is on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { makeBatch } from './events.mjs';
+import { makeBatch, poolSize } from './events.mjs';
+import { runtimes } from './runtimes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({
   options: {
+    runtime: { type: 'string', default: 'node24' },
     minutes: { type: 'string', default: '10' },
     rate: { type: 'string', default: '20' },
     batch: { type: 'string', default: '400' },
@@ -23,9 +27,11 @@ const { values } = parseArgs({
 const minutes = Number(values.minutes);
 const rate = Number(values.rate);
 const size = Number(values.batch);
+if (!(values.runtime in runtimes)) throw new Error(`--runtime: one of ${Object.keys(runtimes).join(', ')}`);
+const runtime = runtimes[values.runtime]();
 
 execFileSync('pnpm', ['--filter', '@kube-audit/receiver', 'run', 'build'], { cwd: root, stdio: 'ignore' });
-const child = spawn(process.execPath, [`${root}apps/receiver/dist/node.js`], {
+const child = spawn(runtime.bin, [`${root}apps/receiver/dist/${runtime.entry}`], {
   env: { PATH: process.env.PATH, PORT: '0' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
@@ -44,7 +50,8 @@ const port = await new Promise((resolve) => {
 
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 // Distinct batches, more than the dedupe window holds, so every event is new to the receiver.
-const pool = Array.from({ length: Math.ceil(12_000 / size) + 1 }, (_, k) => makeBatch(10_000 + k, size, 'Metadata'));
+// Requests are not awaited one by one: at most `rate` are in flight in a second.
+const pool = Array.from({ length: poolSize(size, rate) }, (_, k) => makeBatch(10_000 + k, size, 'Metadata'));
 let sent = 0;
 let ok = 0;
 let failed = 0;
@@ -72,8 +79,22 @@ function post(body) {
 const samples = [];
 const started = Date.now();
 const end = started + minutes * 60_000;
-const sampler = setInterval(() => {
-  samples.push({ second: Math.round((Date.now() - started) / 1000), rssMb: rss(), lines, ok, failed });
+const metricsText = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+const gauge = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+// The JavaScript heap in use, from the receiver's own metrics every 10 s: tells a leak (it grows)
+// from a heap that is still sizing itself (RSS grows, heap in use does not).
+let heap = { heapMb: Number.NaN, heapTotalMb: Number.NaN, externalMb: Number.NaN };
+const sampler = setInterval(async () => {
+  const second = Math.round((Date.now() - started) / 1000);
+  if (second % 10 === 0) {
+    const text = await metricsText();
+    heap = {
+      heapMb: gauge(text, 'nodejs_heap_size_used_bytes') / 2 ** 20,
+      heapTotalMb: gauge(text, 'nodejs_heap_size_total_bytes') / 2 ** 20,
+      externalMb: gauge(text, 'nodejs_external_memory_bytes') / 2 ** 20,
+    };
+  }
+  samples.push({ second, rssMb: rss(), ...heap, lines, ok, failed });
 }, 1000);
 const ticker = setInterval(() => {
   if (Date.now() >= end) return;
@@ -84,20 +105,41 @@ const ticker = setInterval(() => {
 await new Promise((resolve) => setTimeout(resolve, end - Date.now() + 2000));
 clearInterval(ticker);
 clearInterval(sampler);
+const metrics = await metricsText();
+const written = gauge(metrics, 'kube_audit_events_written_total');
+const duplicates = gauge(metrics, 'kube_audit_events_dropped_total\\{reason="duplicate"\\}');
 child.kill('SIGTERM');
+await new Promise((resolve) => child.on('close', resolve));
 
-const rssValues = samples.map((s) => s.rssMb);
-const firstMinute = samples.filter((s) => s.second >= 30 && s.second <= 90).map((s) => s.rssMb);
-const lastMinute = samples.slice(-60).map((s) => s.rssMb);
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 console.log(
-  `soak: ${minutes} min at ${rate} batches/s of ${size} events; ${ok} batches answered 200, ${failed} not; ${lines} lines written`,
+  `soak on ${runtime.name}: ${minutes} min at ${rate} batches/s of ${size} events; ${ok} batches answered 200, ${failed} not; ${lines} lines written`,
 );
-console.log(
-  `RSS MB: min ${Math.min(...rssValues).toFixed(0)}, max ${Math.max(...rssValues).toFixed(0)}, mean of 0:30-1:30 ${mean(firstMinute).toFixed(1)}, mean of last minute ${mean(lastMinute).toFixed(1)}`,
-);
+console.log('minute | mean RSS MB | max RSS MB | mean heap used MB | mean heap total MB | mean external MB');
+for (let minute = 1; minute <= minutes; minute++) {
+  const inMinute = samples.filter((s) => s.second > (minute - 1) * 60 && s.second <= minute * 60);
+  const column = (key) => mean(inMinute.map((s) => s[key]).filter((mb) => !Number.isNaN(mb))).toFixed(1);
+  const rss = inMinute.map((s) => s.rssMb);
+  if (rss.length)
+    console.log(
+      `${minute} | ${column('rssMb')} | ${Math.max(...rss).toFixed(1)} | ${column('heapMb')} | ${column('heapTotalMb')} | ${column('externalMb')}`,
+    );
+}
 if (values.out)
   writeFileSync(
     values.out,
-    `second,rss_mb,lines,ok,failed\n${samples.map((s) => `${s.second},${s.rssMb.toFixed(1)},${s.lines},${s.ok},${s.failed}`).join('\n')}\n`,
+    `second,rss_mb,heap_used_mb,heap_total_mb,external_mb,lines,ok,failed\n${samples
+      .map((s) =>
+        [s.second, s.rssMb, s.heapMb, s.heapTotalMb, s.externalMb]
+          .map((v) => (Number.isInteger(v) ? v : v.toFixed(1)))
+          .concat([s.lines, s.ok, s.failed])
+          .join(','),
+      )
+      .join('\n')}\n`,
   );
+if (lines < ok * size || lines !== written || duplicates !== 0) {
+  console.error(
+    `soak failed: ${ok * size} events answered 200, ${written} counted written, ${duplicates} duplicates, ${lines} lines`,
+  );
+  process.exitCode = 1;
+}
