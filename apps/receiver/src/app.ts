@@ -22,6 +22,11 @@ export interface AppOptions {
   maxBodyBytes?: number;
   /** Above this many bytes waiting for the sink, receive routes answer 503. @default 67108864 */
   maxPendingBytes?: number;
+  /**
+   * Bytes of request bodies being read or processed at once; a batch that would take more gets
+   * 503, unless it is the only one. @default 2 × maxBodyBytes
+   */
+  maxInflightBytes?: number;
   /** Retry-After seconds on 503. client-go re-posts within the same attempt. @default 1 */
   retryAfterSeconds?: number;
   /** True once shutdown has begun: readiness fails and new batches get 503. */
@@ -59,6 +64,7 @@ export function createApp(options: AppOptions): Hono {
     metrics,
     maxBodyBytes = 33_554_432,
     maxPendingBytes = 67_108_864,
+    maxInflightBytes = 2 * maxBodyBytes,
     retryAfterSeconds = 1,
     draining = () => false,
     authToken = () => undefined,
@@ -68,6 +74,8 @@ export function createApp(options: AppOptions): Hono {
     new ReceiverError(503, message, { 'Retry-After': String(retryAfterSeconds) });
 
   const app = new Hono();
+  /** Body bytes held by receive requests now: a batch takes a few times its size in memory until answered. */
+  let inflightBytes = 0;
 
   app.onError(function handleError(error, c) {
     if (error instanceof ReceiverError) {
@@ -115,7 +123,27 @@ export function createApp(options: AppOptions): Hono {
       throw new ReceiverError(415, 'Content-Type must be application/json');
     if (sink.pendingBytes > maxPendingBytes) throw unavailable('output is backed up');
 
-    const text = await readBody(request, maxBodyBytes);
+    let held = 0;
+    // Past the budget a batch waits for its retry, unless nothing else is held: any batch up to
+    // maxBodyBytes gets through on its own. Declared sizes are checked, never reserved.
+    const admit = (bytes: number) => {
+      if (inflightBytes + bytes > maxInflightBytes && inflightBytes > held)
+        throw unavailable('too many bytes in flight');
+    };
+    admit(Number(request.headers.get('content-length')) || 0);
+    try {
+      const text = await readBody(request, maxBodyBytes, (bytes) => {
+        admit(bytes);
+        held += bytes;
+        inflightBytes += bytes;
+      });
+      return await writeBatch(text, cluster);
+    } finally {
+      inflightBytes -= held;
+    }
+  }
+
+  async function writeBatch(text: string, cluster: string | undefined): Promise<BatchResult> {
     let payload: ReturnType<typeof parsePayload>;
     try {
       payload = parsePayload(text);

@@ -14,10 +14,16 @@ export function isJsonContentType(value: string | null): boolean {
 }
 
 /**
+ * @param onRead Called with each piece's (decompressed) size before it is kept; what it throws
+ *   stops the read, as the limit does.
  * @throws {ReceiverError} 413 past `limit`, 415 for an unsupported Content-Encoding, 400 for a
  *   body that is not valid gzip or not valid UTF-8.
  */
-export async function readBody(request: Request, limit: number): Promise<string> {
+export async function readBody(
+  request: Request,
+  limit: number,
+  onRead: (bytes: number) => void = () => {},
+): Promise<string> {
   const encoding = request.headers.get('content-encoding')?.trim().toLowerCase() || 'identity';
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip')
     throw new ReceiverError(415, 'Content-Encoding must be gzip or identity');
@@ -36,10 +42,8 @@ export async function readBody(request: Request, limit: number): Promise<string>
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (length + value.byteLength > limit) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge(limit);
-      }
+      if (length + value.byteLength > limit) throw tooLarge(limit);
+      onRead(value.byteLength);
       if (length + value.byteLength > buffer.length) {
         const needed = length + value.byteLength;
         const next = new Uint8Array(
@@ -52,7 +56,10 @@ export async function readBody(request: Request, limit: number): Promise<string>
       length += value.byteLength;
     }
   } catch (error) {
-    if (error instanceof ReceiverError) throw error;
+    if (error instanceof ReceiverError) {
+      await reader.cancel().catch(() => {});
+      throw error;
+    }
     if (encoding !== 'identity') throw new ReceiverError(400, 'body is not valid gzip');
     throw error;
   } finally {

@@ -12,6 +12,7 @@ describe('loadConfig', () => {
       tlsClientCaFile: undefined,
       authTokenFile: undefined,
       maxPendingBytes: 67_108_864,
+      maxInflightBytes: 67_108_864,
     });
   });
 
@@ -28,6 +29,12 @@ describe('loadConfig', () => {
     );
     expect(loadConfig({ PORT: '8443', TLS_PORT: '8443', HTTP_ENABLED: 'false' }).tlsPort).toBe(8443);
     expect(loadConfig({ PORT: '0', TLS_PORT: '0' }).port).toBe(0);
+  });
+
+  it('lets MAX_INFLIGHT_BYTES follow MAX_BODY_BYTES unless it is set', () => {
+    expect(loadConfig({ MAX_BODY_BYTES: '1048576' }).maxInflightBytes).toBe(2_097_152);
+    expect(loadConfig({ MAX_BODY_BYTES: '1048576', MAX_INFLIGHT_BYTES: '4096' }).maxInflightBytes).toBe(4096);
+    expect(() => loadConfig({ MAX_INFLIGHT_BYTES: '-1' })).toThrow(/^MAX_INFLIGHT_BYTES: must be a whole number/);
   });
 
   it('names a bad MAX_PENDING_BYTES and what it got; an empty *_FILE variable means unset', () => {

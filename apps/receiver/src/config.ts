@@ -62,6 +62,7 @@ const Env = z.object({
   MAX_BODY_BYTES: integer(1024, 1024 ** 3),
   MAX_EVENT_BYTES: integer(0, 1024 ** 3),
   MAX_PENDING_BYTES: integer(1024, 1024 ** 3),
+  MAX_INFLIGHT_BYTES: integer(1024, 4 * 1024 ** 3),
   SHUTDOWN_TIMEOUT_MS: integer(0, 3_600_000),
   LOG_LEVEL: z.preprocess(
     (value) => (typeof value === 'string' ? unset(value.trim().toLowerCase()) : value),
@@ -85,6 +86,7 @@ export interface Config {
   maxBodyBytes: number;
   maxEventBytes: number;
   maxPendingBytes: number;
+  maxInflightBytes: number;
   shutdownTimeoutMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
 }
@@ -109,6 +111,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const tlsPort = e.TLS_PORT ?? 4443;
   if ((e.HTTP_ENABLED ?? true) && port !== 0 && port === tlsPort)
     throw new ConfigError(`TLS_PORT: must differ from PORT (both ${port})`);
+  const maxBodyBytes = e.MAX_BODY_BYTES ?? 33_554_432;
   return {
     port,
     httpEnabled: e.HTTP_ENABLED ?? true,
@@ -122,9 +125,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     redactExecCommands: e.REDACT_EXEC_COMMANDS ?? false,
     dedupeCacheSize: e.DEDUPE_CACHE_SIZE ?? 10_000,
     clusterName: e.CLUSTER_NAME,
-    maxBodyBytes: e.MAX_BODY_BYTES ?? 33_554_432,
+    maxBodyBytes,
     maxEventBytes: e.MAX_EVENT_BYTES ?? 262_144,
     maxPendingBytes: e.MAX_PENDING_BYTES ?? 67_108_864,
+    maxInflightBytes: e.MAX_INFLIGHT_BYTES ?? 2 * maxBodyBytes,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS ?? 25_000,
     logLevel: e.LOG_LEVEL ?? 'info',
   };

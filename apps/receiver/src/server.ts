@@ -162,6 +162,7 @@ export async function startReceiver(
     metrics,
     maxBodyBytes: config.maxBodyBytes,
     maxPendingBytes: config.maxPendingBytes,
+    maxInflightBytes: config.maxInflightBytes,
     draining: () => draining,
     authToken: token ? () => token.current() : undefined,
   });
