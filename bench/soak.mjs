@@ -2,9 +2,12 @@
 // that memory stays flat. Not part of CI.
 //
 //   node bench/soak.mjs [--runtime node24] [--minutes 10] [--rate 20] [--batch 400] [--out soak.csv]
+//                       [--cgroup DIR]
 //
 // --runtime is node20 (this node), node24 (the container's runtime, the default) or bun.
 // --rate is batches per second (the API server's default throttle is 10 batches/s, burst 15).
+// --cgroup starts the receiver inside that memory cgroup (v1 or v2; made and limited beforehand,
+// as root), e.g. one limited to the Deployment's 512Mi: the runtimes size their heaps from it.
 // Prints RSS per minute (mean and max) and fails unless every event answered 200 is on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '20' },
     batch: { type: 'string', default: '400' },
     out: { type: 'string' },
+    cgroup: { type: 'string' },
   },
 });
 const minutes = Number(values.minutes);
@@ -31,7 +35,12 @@ if (!(values.runtime in runtimes)) throw new Error(`--runtime: one of ${Object.k
 const runtime = runtimes[values.runtime]();
 
 execFileSync('pnpm', ['--filter', '@kube-audit/receiver', 'run', 'build'], { cwd: root, stdio: 'ignore' });
-const child = spawn(runtime.bin, [`${root}apps/receiver/dist/${runtime.entry}`], {
+const receiver = [runtime.bin, `${root}apps/receiver/dist/${runtime.entry}`];
+// In a cgroup: the shell joins it, then becomes the receiver, so the runtime starts inside it.
+const [command, ...args] = values.cgroup
+  ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', values.cgroup, ...receiver]
+  : receiver;
+const child = spawn(command, args, {
   env: { PATH: process.env.PATH, PORT: '0' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
@@ -113,7 +122,7 @@ await new Promise((resolve) => child.on('close', resolve));
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 console.log(
-  `soak on ${runtime.name}: ${minutes} min at ${rate} batches/s of ${size} events; ${ok} batches answered 200, ${failed} not; ${lines} lines written`,
+  `soak on ${runtime.name}${values.cgroup ? ` in ${values.cgroup}` : ''}: ${minutes} min at ${rate} batches/s of ${size} events; ${ok} batches answered 200, ${failed} not; ${lines} lines written`,
 );
 console.log('minute | mean RSS MB | max RSS MB | mean heap used MB | mean heap total MB | mean external MB');
 for (let minute = 1; minute <= minutes; minute++) {
