@@ -140,10 +140,10 @@ async function measureThroughput(runtime, kind, payload, pool) {
     const written = server.lines() - linesBefore;
     if (result.non2xx > 0 || result.errors > 0)
       throw new Error(`${kind}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-    if (kind !== 'floor') await checkCounters(server, kind);
-    // Requests in flight when autocannon stops (warm-up and run) may add lines; allow those two rounds.
-    if (written < events || written > events + 2 * connections * payload.size)
+    // Requests still in flight when autocannon stops (warm-up and run) may add lines, so at least.
+    if (written < events)
       throw new Error(`${kind}: ${ok} batches answered but ${written} lines written (expected ${events})`);
+    if (kind !== 'floor') await checkCounters(server, kind);
     return {
       eventsPerSec: events / seconds,
       p50: result.latency.p50,
