@@ -47,10 +47,10 @@ export const EXIT_CONFIG = 2;
 const TLS_POLL_MS = 5000;
 
 /** Stops start-up; lines the logger still holds (policy warnings) are written first. */
-function fail(message: string, logger?: Logger): never {
+function fail(message: string, logger?: Logger, exitCode = EXIT_CONFIG): never {
   logger?.flush();
   process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: message })}\n`);
-  process.exit(EXIT_CONFIG);
+  process.exit(exitCode);
 }
 
 function loadPolicy(file: string, logger: Logger) {
@@ -190,11 +190,14 @@ export async function startReceiver(
     });
   };
 
+  // A port that is taken (or not ours to bind) stops start-up with one clear line, exit code 1.
+  const listenFailed = (port: number, error: unknown): never =>
+    fail(`cannot listen on port ${port}: ${(error as Error).message}`, logger, 1);
   if (config.httpEnabled) {
-    http = await runtime.listen(app, { port: config.port });
+    http = await runtime.listen(app, { port: config.port }).catch((error) => listenFailed(config.port, error));
     listeners.push(http);
   }
-  if (tls.present) await serveTls(tls);
+  if (tls.present) await serveTls(tls).catch((error) => listenFailed(config.tlsPort, error));
   else
     logger.info('no certificate: HTTPS is off until one appears', {
       certFile: config.tlsCertFile,

@@ -2,9 +2,11 @@
  * The built receiver as a real process: real HTTP, real stdout, real signals.
  */
 import { readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES } from '../../../test/support/fixtures';
 import { postAudit, type ReceiverProcess, runtimes, startReceiver } from '../../../test/support/receiver';
+import { runUntilExit } from './support/runtimes';
 
 const example = readFileSync(`${FIXTURES}examples/eventlist.json`, 'utf8');
 const exampleItems = (JSON.parse(example) as { items: Record<string, unknown>[] }).items;
@@ -32,7 +34,8 @@ afterEach(async () => {
   receiver = undefined;
 });
 
-describe.each(runtimes)('receiver on $name', ({ command }) => {
+describe.each(runtimes)('receiver on $name', (runtime) => {
+  const { command } = runtime;
   it('turns the example EventList into one line per event on stdout', async () => {
     receiver = await startReceiver({ command });
     const response = await postAudit(`${receiver.url}/audit`, example);
@@ -100,6 +103,21 @@ describe.each(runtimes)('receiver on $name', ({ command }) => {
 
   it('exits 2 naming a bad variable', async () => {
     await expect(startReceiver({ command, env: { PORT: 'eighty' } })).rejects.toThrow(/exited 2/);
+  });
+
+  it('exits 1 with one line naming a port that is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const { code, stderr } = await runUntilExit(runtime, { PORT: String(port) });
+      expect(code).toBe(1);
+      const last = JSON.parse(stderr.trim().split('\n').at(-1) as string);
+      expect(last).toMatchObject({ level: 'error', msg: expect.stringMatching(`^cannot listen on port ${port}: `) });
+      expect(stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      taken.close();
+    }
   });
 });
 
