@@ -1,92 +1,64 @@
 /**
  * @module
- * The pipeline's flags, mirroring the receiver's environment: the same policy, redaction,
- * dedupe, cluster and size cap, so that a log run through `kube-audit process` comes out as the
- * receiver would have written it.
+ * The pipeline's flags, derived from the core's `PIPELINE_SETTINGS` (the same settings as the
+ * receiver's environment: policy, redaction, dedupe, cluster and size cap), so that a log run
+ * through `kube-audit process` comes out as the receiver would have written it. A new pipeline
+ * setting with `flags` appears here, in `--help` and in the mapping without a change to this file.
  */
-import {
-  DEFAULT_DEDUPE_CACHE_SIZE,
-  DEFAULT_MAX_EVENT_BYTES,
-  type PipelineOptions,
-  PolicyError,
-  parsePolicy,
-} from '@kube-audit/core';
-import { readFlagFile, wholeNumber } from './args';
+import { PIPELINE_SETTINGS, type PipelineOptions, type Setting, SettingError } from '@kube-audit/core';
+import { readFlagFile } from './args';
 import { UsageError } from './usage-error';
 
-/** The flags, for `parseFlags`. */
-export const pipelineFlags = {
-  policy: { type: 'string' },
-  cluster: { type: 'string' },
-  'no-redact': { type: 'boolean' },
-  'redact-exec-commands': { type: 'boolean' },
-  'max-event-bytes': { type: 'string' },
-  'no-dedupe': { type: 'boolean' },
-  'dedupe-cache-size': { type: 'string' },
-} as const;
+const settings: readonly Setting[] = PIPELINE_SETTINGS;
+const allFlags = settings.flatMap((setting) => setting.flags ?? []);
+
+/** The flags, for `parseFlags`: a switch is a boolean flag, the others take a string. */
+export const pipelineFlags: Record<string, { type: 'string' | 'boolean' }> = Object.fromEntries(
+  allFlags.map((flag) => [flag.name, { type: flag.arg === undefined ? 'boolean' : 'string' }]),
+);
 
 /** Their lines in a command's `--help`. */
-export const pipelineHelp = `Pipeline (the receiver's settings):
-  --policy FILE              an audit.k8s.io/v1 Policy (YAML or JSON) applied to the events
-  --cluster NAME             add the annotation kube-audit/cluster: NAME
-  --no-redact                keep Secret values and tokens (redacted by default)
-  --redact-exec-commands     also mask command= values of exec/attach request URIs
-  --max-event-bytes N        line-size cap; longer events lose their bodies (default ${DEFAULT_MAX_EVENT_BYTES}, 0 = none)
-  --dedupe-cache-size N      (auditID, stage) pairs remembered to drop duplicates (default ${DEFAULT_DEDUPE_CACHE_SIZE})
-  --no-dedupe                keep duplicates (same as --dedupe-cache-size 0)`;
-
-interface PipelineFlagValues {
-  policy?: string | undefined;
-  cluster?: string | undefined;
-  'no-redact'?: boolean | undefined;
-  'redact-exec-commands'?: boolean | undefined;
-  'max-event-bytes'?: string | undefined;
-  'no-dedupe'?: boolean | undefined;
-  'dedupe-cache-size'?: string | undefined;
-}
+export const pipelineHelp = [
+  "Pipeline (the receiver's settings):",
+  ...allFlags.map((flag) => `  ${`--${flag.name}${flag.arg ? ` ${flag.arg}` : ''}`.padEnd(26)} ${flag.help}`),
+].join('\n');
 
 /**
- * Pipeline options from the flags; the policy file is read and validated here.
+ * Pipeline options from the flags; a file's content (the policy) is read and validated here.
+ * A setting's switch and its value flag exclude each other (`--no-dedupe`, `--dedupe-cache-size`).
  *
  * @throws {UsageError} naming the flag, or the policy file and its bad field.
  */
-export function pipelineOptionsOf(values: PipelineFlagValues, warn: (message: string) => void): PipelineOptions {
-  const options: PipelineOptions = {
-    redact: !values['no-redact'],
-    redactExecCommands: !!values['redact-exec-commands'],
-    maxEventBytes: wholeNumber('max-event-bytes', values['max-event-bytes'], DEFAULT_MAX_EVENT_BYTES, 0, 1024 ** 3),
-    dedupeCacheSize: wholeNumber(
-      'dedupe-cache-size',
-      values['dedupe-cache-size'],
-      DEFAULT_DEDUPE_CACHE_SIZE,
-      0,
-      10_000_000,
-    ),
-  };
-  if (values['no-dedupe']) {
-    if (values['dedupe-cache-size'] !== undefined)
-      throw new UsageError('--no-dedupe and --dedupe-cache-size exclude each other');
-    options.dedupeCacheSize = 0;
-  }
-  if (values.cluster !== undefined) options.cluster = clusterName(values.cluster);
-  const policyText = readFlagFile('policy', values.policy);
-  if (policyText !== undefined) {
+export function pipelineOptionsOf(
+  values: Record<string, string | boolean | undefined>,
+  warn: (message: string) => void,
+): PipelineOptions {
+  const options: Record<string, unknown> = {};
+  for (const setting of settings) {
+    const given = (setting.flags ?? []).filter(
+      (flag) => values[flag.name] !== undefined && values[flag.name] !== false,
+    );
+    const switches = given.filter((flag) => flag.arg === undefined);
+    if (given.length > 1)
+      throw new UsageError(
+        `${[...switches, ...given.filter((flag) => !switches.includes(flag))].map((flag) => `--${flag.name}`).join(' and ')} exclude each other`,
+      );
+    const flag = given[0];
+    if (flag === undefined) continue;
+    if (flag.arg === undefined) {
+      options[setting.key] = flag.sets;
+      continue;
+    }
+    const name = `--${flag.name}`;
+    let text = String(values[flag.name]);
+    const context = { source: text, warn: (message: string) => warn(`${name}: warning: ${message}`) };
+    if (setting.file) text = readFlagFile(flag.name, text) as string;
     try {
-      const { policy, warnings } = parsePolicy(policyText, { source: values.policy });
-      for (const warning of warnings) warn(`--policy: warning: ${warning}`);
-      options.policy = policy;
+      options[setting.key] = setting.parse(text, context);
     } catch (error) {
-      if (error instanceof PolicyError) throw new UsageError(`--policy: ${error.message.replaceAll('\n', '\n  ')}`);
+      if (error instanceof SettingError) throw new UsageError(`${name}: ${error.message.replaceAll('\n', '\n  ')}`);
       throw error;
     }
   }
-  return options;
-}
-
-/** The receiver's CLUSTER_NAME rules: it ends up in an annotation value and in log lines. */
-function clusterName(name: string): string {
-  if (name === '') throw new UsageError('--cluster: missing name');
-  if (name.length > 253) throw new UsageError('--cluster: must be at most 253 characters');
-  if ([...name].some((ch) => ch < ' ')) throw new UsageError('--cluster: must not contain control characters');
-  return name;
+  return options as PipelineOptions;
 }

@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PIPELINE_SETTINGS, type Setting } from '@kube-audit/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, REAL, runCli } from './support/cli';
 
@@ -41,6 +42,17 @@ describe('kube-audit help', () => {
       }
     },
   );
+
+  it("lists each pipeline setting's flags in kube-audit process --help, with their help line", async () => {
+    const run = await runCli(['process', '--help']);
+    const flags = (PIPELINE_SETTINGS as readonly Setting[]).flatMap((setting) => setting.flags ?? []);
+    expect(flags.length).toBeGreaterThan(0);
+    for (const flag of flags) {
+      const usage = `--${flag.name}${flag.arg ? ` ${flag.arg}` : ''}`;
+      const line = run.stdout.split('\n').find((l) => l.startsWith(`  ${usage} `));
+      expect(line?.slice(usage.length + 2).trim(), usage).toBe(flag.help);
+    }
+  });
 
   it('prints the version', async () => {
     const run = await runCli(['--version']);

@@ -12,15 +12,16 @@ import { isJsonContentType, readBody } from './body';
 import { ReceiverError } from './http-error';
 import { type Logger, RawJson } from './logger';
 import type { Metrics } from './metrics';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PENDING_BYTES } from './settings';
 import type { Sink } from './sink';
 
 export interface AppOptions {
   pipeline: Pipeline;
   sink: Sink;
   logger: Logger;
-  /** 413 past this many (decompressed) body bytes. @default 33554432 */
+  /** 413 past this many (decompressed) body bytes. @default DEFAULT_MAX_BODY_BYTES (MAX_BODY_BYTES) */
   maxBodyBytes?: number;
-  /** Above this many bytes waiting for the sink, receive routes answer 503. @default 67108864 */
+  /** Above this many bytes waiting for the sink, receive routes answer 503. @default DEFAULT_MAX_PENDING_BYTES */
   maxPendingBytes?: number;
   /**
    * Bytes of request bodies being read or processed at once; a batch that would take more gets
@@ -62,8 +63,8 @@ export function createApp(options: AppOptions): Hono {
     sink,
     logger,
     metrics,
-    maxBodyBytes = 33_554_432,
-    maxPendingBytes = 67_108_864,
+    maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+    maxPendingBytes = DEFAULT_MAX_PENDING_BYTES,
     maxInflightBytes = 2 * maxBodyBytes,
     retryAfterSeconds = 1,
     draining = () => false,

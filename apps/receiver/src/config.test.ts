@@ -1,3 +1,4 @@
+import { DEFAULT_DEDUPE_CACHE_SIZE, DEFAULT_MAX_EVENT_BYTES } from '@kube-audit/core';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config';
 
@@ -42,5 +43,47 @@ describe('loadConfig', () => {
       'MAX_PENDING_BYTES: must be a whole number from 1024 to 1073741824 (got "12")',
     );
     expect(loadConfig({ AUTH_TOKEN_FILE: '' }).authTokenFile).toBeUndefined();
+  });
+
+  it("reads the pipeline's settings from the core's table, with the core's defaults", () => {
+    expect(loadConfig({})).toMatchObject({
+      policy: undefined,
+      cluster: undefined,
+      redact: true,
+      redactExecCommands: false,
+      maxEventBytes: DEFAULT_MAX_EVENT_BYTES,
+      dedupeCacheSize: DEFAULT_DEDUPE_CACHE_SIZE,
+    });
+    expect(
+      loadConfig({
+        AUDIT_POLICY_FILE: 'policy.yaml',
+        CLUSTER_NAME: 'prod-eu',
+        REDACT: 'OFF',
+        REDACT_EXEC_COMMANDS: 'yes',
+        MAX_EVENT_BYTES: '0',
+        DEDUPE_CACHE_SIZE: '0',
+      }),
+    ).toMatchObject({
+      policy: 'policy.yaml',
+      cluster: 'prod-eu',
+      redact: false,
+      redactExecCommands: true,
+      maxEventBytes: 0,
+      dedupeCacheSize: 0,
+    });
+  });
+
+  it('names every bad variable at once, and never echoes a long cluster name', () => {
+    expect(() => loadConfig({ PORT: 'eighty', REDACT: 'maybe', CLUSTER_NAME: 'x'.repeat(254) })).toThrow(
+      new ConfigError(
+        'PORT: must be a whole number from 0 to 65535 (got "eighty"); ' +
+          'CLUSTER_NAME: must be at most 253 characters; ' +
+          'REDACT: must be one of on, true, 1, yes, off, false, 0, no (got "maybe")',
+      ),
+    );
+    expect(() => loadConfig({ CLUSTER_NAME: 'a\nb' })).toThrow('CLUSTER_NAME: must not contain control characters');
+    expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow(
+      'LOG_LEVEL: must be one of debug, info, warn, error, silent (got "loud")',
+    );
   });
 });

@@ -1,135 +1,50 @@
 /**
  * @module
- * The receiver's configuration from environment variables, validated once at start-up (the README's configuration table).
- * A bad value stops the receiver with a message naming the variable and what is wrong.
+ * The receiver's configuration from environment variables, validated once at start-up. The
+ * variables are the settings of ./settings.ts and the core's `PIPELINE_SETTINGS` (the README's
+ * configuration table). A bad value stops the receiver with a message naming the variable and
+ * what is wrong.
  */
-import { z } from 'zod';
-import { LOG_LEVELS } from './logger';
+import { SettingError } from '@kube-audit/core';
+import { type Config, ENVIRONMENT } from './settings';
+
+export type { Config } from './settings';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-const unset = (value: unknown) => (value === '' ? undefined : value);
-const integer = (min: number, max: number) =>
-  z.preprocess(
-    unset,
-    z
-      .string()
-      .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
-      .transform(Number)
-      .pipe(
-        z
-          .number()
-          .min(min, `must be a whole number from ${min} to ${max}`)
-          .max(max, `must be a whole number from ${min} to ${max}`),
-      )
-      .optional(),
-  );
-const flag = (truthy: string[], falsy: string[]) =>
-  z.preprocess(
-    (value) => (typeof value === 'string' ? unset(value.trim().toLowerCase()) : value),
-    z
-      .enum([...truthy, ...falsy] as [string, ...string[]], {
-        message: `must be one of ${[...truthy, ...falsy].join(', ')}`,
-      })
-      .transform((value) => truthy.includes(value))
-      .optional(),
-  );
-const path = z.preprocess(unset, z.string().optional());
-const MAX_PORT = 65_535;
-
-const Env = z.object({
-  PORT: integer(0, MAX_PORT),
-  HTTP_ENABLED: flag(['true', '1', 'yes', 'on'], ['false', '0', 'no', 'off']),
-  TLS_PORT: integer(0, MAX_PORT),
-  TLS_CERT_FILE: path,
-  TLS_KEY_FILE: path,
-  TLS_CLIENT_CA_FILE: path,
-  AUTH_TOKEN_FILE: path,
-  AUDIT_POLICY_FILE: path,
-  REDACT: flag(['on', 'true', '1', 'yes'], ['off', 'false', '0', 'no']),
-  REDACT_EXEC_COMMANDS: flag(['true', '1', 'yes', 'on'], ['false', '0', 'no', 'off']),
-  DEDUPE_CACHE_SIZE: integer(0, 10_000_000),
-  CLUSTER_NAME: z.preprocess(
-    unset,
-    z
-      .string()
-      .max(253, 'must be at most 253 characters')
-      .refine((name) => ![...name].some((ch) => ch < ' '), 'must not contain control characters')
-      .optional(),
-  ),
-  MAX_BODY_BYTES: integer(1024, 1024 ** 3),
-  MAX_EVENT_BYTES: integer(0, 1024 ** 3),
-  MAX_PENDING_BYTES: integer(1024, 1024 ** 3),
-  MAX_INFLIGHT_BYTES: integer(1024, 4 * 1024 ** 3),
-  SHUTDOWN_TIMEOUT_MS: integer(0, 3_600_000),
-  LOG_LEVEL: z.preprocess(
-    (value) => (typeof value === 'string' ? unset(value.trim().toLowerCase()) : value),
-    z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).optional(),
-  ),
-});
-
-export interface Config {
-  port: number;
-  httpEnabled: boolean;
-  tlsPort: number;
-  tlsCertFile: string;
-  tlsKeyFile: string;
-  tlsClientCaFile: string | undefined;
-  authTokenFile: string | undefined;
-  auditPolicyFile: string | undefined;
-  redact: boolean;
-  redactExecCommands: boolean;
-  dedupeCacheSize: number;
-  clusterName: string | undefined;
-  maxBodyBytes: number;
-  maxEventBytes: number;
-  maxPendingBytes: number;
-  maxInflightBytes: number;
-  shutdownTimeoutMs: number;
-  logLevel: (typeof LOG_LEVELS)[number];
-}
+const noWarnings = { warn: () => {} };
 
 /**
+ * Each variable parsed by its setting; empty means unset. A file setting's value is its path,
+ * read later (start-up reads the policy file).
+ *
  * @throws {ConfigError} naming every bad variable, e.g. `PORT: must be a whole number from 0 to 65535 (got "abc")`.
  * @example
  * const config = loadConfig(process.env);
  */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0]);
-      const shown = name.endsWith('_FILE') || env[name] === undefined ? '' : ` (got ${JSON.stringify(env[name])})`;
-      return `${name}: ${issue.message}${shown}`;
-    });
-    throw new ConfigError(lines.join('; '));
+  const values: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const setting of ENVIRONMENT) {
+    const given = env[setting.env];
+    const text = given === undefined || given === '' ? ('default' in setting ? setting.default : undefined) : given;
+    if (text === undefined || ('file' in setting && setting.file)) {
+      values[setting.key] = text;
+      continue;
+    }
+    try {
+      values[setting.key] = setting.parse(text, noWarnings);
+    } catch (error) {
+      if (!(error instanceof SettingError)) throw error;
+      problems.push(`${setting.env}: ${error.message}`);
+    }
   }
-  const e = parsed.data;
-  const port = e.PORT ?? 3000;
-  const tlsPort = e.TLS_PORT ?? 4443;
-  if ((e.HTTP_ENABLED ?? true) && port !== 0 && port === tlsPort)
-    throw new ConfigError(`TLS_PORT: must differ from PORT (both ${port})`);
-  const maxBodyBytes = e.MAX_BODY_BYTES ?? 33_554_432;
-  return {
-    port,
-    httpEnabled: e.HTTP_ENABLED ?? true,
-    tlsPort,
-    tlsCertFile: e.TLS_CERT_FILE ?? '/certificates/tls.crt',
-    tlsKeyFile: e.TLS_KEY_FILE ?? '/certificates/tls.key',
-    tlsClientCaFile: e.TLS_CLIENT_CA_FILE,
-    authTokenFile: e.AUTH_TOKEN_FILE,
-    auditPolicyFile: e.AUDIT_POLICY_FILE,
-    redact: e.REDACT ?? true,
-    redactExecCommands: e.REDACT_EXEC_COMMANDS ?? false,
-    dedupeCacheSize: e.DEDUPE_CACHE_SIZE ?? 10_000,
-    clusterName: e.CLUSTER_NAME,
-    maxBodyBytes,
-    maxEventBytes: e.MAX_EVENT_BYTES ?? 262_144,
-    maxPendingBytes: e.MAX_PENDING_BYTES ?? 67_108_864,
-    maxInflightBytes: e.MAX_INFLIGHT_BYTES ?? 2 * maxBodyBytes,
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS ?? 25_000,
-    logLevel: e.LOG_LEVEL ?? 'info',
-  };
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
+  const config = values as Config;
+  config.maxInflightBytes ??= 2 * config.maxBodyBytes;
+  if (config.httpEnabled && config.port !== 0 && config.port === config.tlsPort)
+    throw new ConfigError(`TLS_PORT: must differ from PORT (both ${config.port})`);
+  return config;
 }

@@ -7,7 +7,7 @@
  * flushed, exit 0).
  */
 import { readFileSync } from 'node:fs';
-import { createPipeline, PolicyError, parsePolicy } from '@kube-audit/core';
+import { createPipeline, PIPELINE_SETTINGS, type PipelineOptions, SettingError } from '@kube-audit/core';
 import type { Hono } from 'hono';
 import { createApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
@@ -53,21 +53,36 @@ function fail(message: string, logger?: Logger, exitCode = EXIT_CONFIG): never {
   process.exit(exitCode);
 }
 
-function loadPolicy(file: string, logger: Logger) {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    fail(`AUDIT_POLICY_FILE: cannot read ${file}: ${(error as { code?: string }).code ?? String(error)}`);
+/**
+ * The pipeline's options from the configuration: each pipeline setting's value, and the content
+ * of each file setting (the policy) read and parsed here, where a bad file stops start-up.
+ */
+function pipelineOptionsOf(config: Config, logger: Logger): PipelineOptions {
+  const options: Record<string, unknown> = {};
+  for (const setting of PIPELINE_SETTINGS) {
+    const value = config[setting.key];
+    if (!('file' in setting) || value === undefined) {
+      options[setting.key] = value;
+      continue;
+    }
+    const file = value as string;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      fail(`${setting.env}: cannot read ${file}: ${(error as { code?: string }).code ?? String(error)}`);
+    }
+    try {
+      options[setting.key] = setting.parse(text, {
+        source: file,
+        warn: (warning) => logger.warn(`${setting.env}: warning`, { file, warning }),
+      });
+    } catch (error) {
+      if (error instanceof SettingError) fail(`${setting.env}: ${error.message}`);
+      throw error;
+    }
   }
-  try {
-    const { policy, warnings } = parsePolicy(text, { source: file });
-    for (const warning of warnings) logger.warn('audit policy', { warning });
-    return policy;
-  } catch (error) {
-    if (error instanceof PolicyError) fail(`AUDIT_POLICY_FILE: ${error.message}`);
-    throw error;
-  }
+  return options as PipelineOptions;
 }
 
 export async function startReceiver(
@@ -82,15 +97,7 @@ export async function startReceiver(
     throw error;
   }
   const logger = createLogger((line) => process.stderr.write(line), config.logLevel);
-  const policy = config.auditPolicyFile ? loadPolicy(config.auditPolicyFile, logger) : undefined;
-  const pipeline = createPipeline({
-    policy,
-    redact: config.redact,
-    redactExecCommands: config.redactExecCommands,
-    dedupeCacheSize: config.dedupeCacheSize,
-    cluster: config.clusterName,
-    maxEventBytes: config.maxEventBytes,
-  });
+  const pipeline = createPipeline(pipelineOptionsOf(config, logger));
 
   const tlsFiles: TlsFiles = {
     certFile: config.tlsCertFile,
@@ -253,9 +260,9 @@ export async function startReceiver(
     http: http?.port,
     https: https?.port,
     auth: token ? 'bearer token' : undefined,
-    policy: config.auditPolicyFile,
+    policy: config.policy,
     redact: config.redact,
-    cluster: config.clusterName,
+    cluster: config.cluster,
   });
   return { config, listeners, shutdown };
 }

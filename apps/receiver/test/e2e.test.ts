@@ -1,8 +1,10 @@
 /**
  * The built receiver as a real process: real HTTP, real stdout, real signals.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES } from '../../../test/support/fixtures';
 import { postAudit, type ReceiverProcess, runtimes, startReceiver } from '../../../test/support/receiver';
@@ -103,6 +105,28 @@ describe.each(runtimes)('receiver on $name', (runtime) => {
 
   it('exits 2 naming a bad variable', async () => {
     await expect(startReceiver({ command, env: { PORT: 'eighty' } })).rejects.toThrow(/exited 2/);
+  });
+
+  it('exits 2 naming AUDIT_POLICY_FILE and the bad field of its policy, or the file it cannot read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kube-audit-policy-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Everything\n');
+    const lastLine = (stderr: string) => JSON.parse(stderr.trim().split('\n').at(-1) as string);
+    const invalid = await runUntilExit(runtime, { AUDIT_POLICY_FILE: bad });
+    expect(invalid.code).toBe(2);
+    expect(lastLine(invalid.stderr).msg).toMatch(new RegExp(`^AUDIT_POLICY_FILE: ${bad}: rules\\[0\\]\\.level: `));
+    const missing = await runUntilExit(runtime, { AUDIT_POLICY_FILE: join(dir, 'none.yaml') });
+    expect(missing.code).toBe(2);
+    expect(lastLine(missing.stderr).msg).toBe(`AUDIT_POLICY_FILE: cannot read ${join(dir, 'none.yaml')}: ENOENT`);
+  });
+
+  it('logs the warnings of a policy it accepts, naming the variable and the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kube-audit-policy-'));
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(policy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n    colour: blue\n');
+    receiver = await startReceiver({ command, env: { AUDIT_POLICY_FILE: policy } });
+    const warnings = receiver.logs.filter((log) => log.level === 'warn' && log.msg === 'AUDIT_POLICY_FILE: warning');
+    expect(warnings).toEqual([expect.objectContaining({ file: policy, warning: expect.stringContaining('colour') })]);
   });
 
   it('exits 1 with one line naming a port that is taken', async () => {

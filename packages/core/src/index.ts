@@ -50,4 +50,14 @@ export {
   UserInfo,
 } from './schema';
 export { serializeEvent } from './serialize';
+// Settings: the pipeline's options as environment variables and flags
+export {
+  PIPELINE_SETTINGS,
+  type Setting,
+  type SettingContext,
+  SettingError,
+  type SettingFlag,
+  type SettingValues,
+  settingParsers,
+} from './settings';
 export { TRUNCATED_ANNOTATION } from './truncate';

@@ -24,12 +24,14 @@ describe('the public API', () => {
         "LEVELS",
         "Level",
         "ObjectReference",
+        "PIPELINE_SETTINGS",
         "PayloadError",
         "Policy",
         "PolicyError",
         "PolicyRule",
         "REDACTED_ANNOTATION",
         "STAGES",
+        "SettingError",
         "Stage",
         "Status",
         "TRUNCATED_ANNOTATION",
@@ -42,6 +44,7 @@ describe('the public API', () => {
         "parsePolicy",
         "policyRequestOf",
         "serializeEvent",
+        "settingParsers",
       ]
     `);
   });
@@ -67,6 +70,7 @@ describe('the public API', () => {
         "LEVELS: const",
         "Level: const + type",
         "ObjectReference: const + type",
+        "PIPELINE_SETTINGS: const",
         "ParseOptions: type",
         "ParsedPayload: type",
         "PayloadError: class",
@@ -81,6 +85,11 @@ describe('the public API', () => {
         "PolicyRule: const + type",
         "REDACTED_ANNOTATION: const",
         "STAGES: const",
+        "Setting: type",
+        "SettingContext: type",
+        "SettingError: class",
+        "SettingFlag: type",
+        "SettingValues: type",
         "Stage: const + type",
         "Status: const + type",
         "TRUNCATED_ANNOTATION: const",
@@ -93,6 +102,7 @@ describe('the public API', () => {
         "parsePolicy: function",
         "policyRequestOf: function",
         "serializeEvent: function",
+        "settingParsers: const",
       ]
     `);
   });
