@@ -19,7 +19,7 @@ export interface ReceiverProcess {
   /** Raw stdout text so far. */
   stdout(): string;
   waitFor(predicate: () => boolean, timeoutMs?: number): Promise<void>;
-  /** Resolves with the exit code (or the signal name). */
+  /** Resolves with the exit code (or the signal name) once the process and its output have ended. */
   readonly exited: Promise<number | string>;
   stop(): Promise<number | string>;
 }
@@ -88,11 +88,15 @@ export async function startReceiver(options: StartOptions = {}): Promise<Receive
       }
     }
   });
+  // 'close', not 'exit': once the process has gone, its stdout and stderr are read to the end
+  // too, so every line it wrote is in `lines` and `logs`.
   const exited = new Promise<number | string>((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+    child.on('close', (code, signal) => resolve(code ?? signal ?? -1)),
   );
 
-  const waitFor = async (predicate: () => boolean, timeoutMs = 10_000) => {
+  // The timeout only bounds a wait for something that must happen; it is generous because the
+  // machine may be busy, and tests never assert on how long anything took.
+  const waitFor = async (predicate: () => boolean, timeoutMs = 20_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
       if (Date.now() > deadline) throw new Error(`timed out; stderr: ${JSON.stringify(logs.slice(-5))}`);

@@ -159,13 +159,12 @@ describe('kube-audit replay: retries as the API server does them', () => {
       'kube-audit: batch 1: attempt 3 failed: connection reset',
     ]);
     expect(run.stderr).toContain('delivered 37 events in 1 batch, dropped 0 batches (0 events), 3 retries');
-    // Sleeps of 200, 300 and 450 ms, each times [1, 1.2): they never shrink, and each is at least its step.
+    // Sleeps of 200, 300 and 450 ms, each times [1, 1.2): each gap is at least its step. (Only lower
+    // bounds: a busy machine can stretch any gap, so comparing gaps with each other could fail.)
     const [first, second, third] = gaps(server.requests) as [number, number, number];
     expect(first).toBeGreaterThanOrEqual(195);
     expect(second).toBeGreaterThanOrEqual(295);
     expect(third).toBeGreaterThanOrEqual(445);
-    expect(second).toBeGreaterThan(first);
-    expect(third).toBeGreaterThan(second);
   });
 
   it('drops a batch after 5 failed attempts, goes on with the next, and exits 1', async () => {
@@ -191,8 +190,9 @@ describe('kube-audit replay: retries as the API server does them', () => {
     expect(run.code).toBe(0);
     expect(server.requests).toHaveLength(2);
     const [gap] = gaps(server.requests) as [number];
+    // At least the second asked for, and less than the 10 s an ordinary retry would have waited.
     expect(gap).toBeGreaterThanOrEqual(990);
-    expect(gap).toBeLessThan(5000);
+    expect(gap).toBeLessThan(10_000);
     expect(run.stderr).toContain('0 retries, 1 Retry-After re-post,');
   });
 

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { postAudit, type ReceiverProcess, startReceiver } from '../../../test/support/receiver';
 import { auditIds, batch } from './support/events';
 import { eventually } from './support/https';
+import { parsePrometheusText, sampleValue } from './support/prometheus-text';
 import { runtimes, runUntilExit } from './support/runtimes';
 import { SecretVolume } from './support/secret-volume';
 
@@ -46,7 +47,12 @@ describe.each(runtimes)('AUTH_TOKEN_FILE on $name', (runtime) => {
     expect((await fetch(`${r.url}/metrics`, { headers: bearer('nope') })).status).toBe(401);
     const metrics = await fetch(`${r.url}/metrics`, { headers: bearer(OLD_TOKEN) });
     expect(metrics.status).toBe(200);
-    expect(await metrics.text()).toMatch(/^kube_audit_requests_total\{code="401"\} 5$/m);
+    // What must hold: each of the five refusals is counted. A lower bound, because the total also
+    // counts whatever else reached the receiver (a client's resend on a new connection counts too).
+    const refused = sampleValue(parsePrometheusText(await metrics.text()), 'kube_audit_requests_total', {
+      code: '401',
+    });
+    expect(refused).toBeGreaterThanOrEqual(5);
 
     // Rotation: the Secret changes; the new token works within about a second, the old one stops.
     volume.update({ token: NEW_TOKEN });

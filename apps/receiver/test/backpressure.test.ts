@@ -45,29 +45,25 @@ describe.each(runtimes)('a stalled stdout on $name', ({ command }) => {
 
     r.child.stdout?.pause();
     const answers: { prefix: string; response: Promise<Response> }[] = [];
-    let refusing = false;
+    let firstRefused: number | undefined;
     for (let i = 0; i < OFFERED_BATCHES; i++) {
       const prefix = `stalled-${i}`;
       const response = postAudit(`${r.url}/audit`, batch(EVENTS_PER_BATCH, prefix));
       answers.push({ prefix, response });
       // A batch taken is answered once written: at first straight away (the kernel buffers some),
       // then only when the reader resumes; once the bound is reached, every batch is refused.
-      const outcome = await settled(response, refusing ? 2000 : 300);
-      if (outcome === 'pending' || outcome.status === 200) {
-        expect(refusing, `batch ${i} taken after refusals began`).toBe(false);
-        continue;
-      }
+      // The wait only paces the offers: a batch still unanswered is judged by its final answer below.
+      const outcome = await settled(response, firstRefused === undefined ? 300 : 2000);
+      if (outcome === 'pending' || outcome.status === 200) continue;
       expect(outcome.status).toBe(503);
       expect(outcome.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(await outcome.json()).toEqual({ error: 'output is backed up' });
-      refusing = true;
+      firstRefused ??= i;
     }
-    expect(refusing).toBe(true);
+    expect(firstRefused, 'a batch was refused').toBeDefined();
 
-    // Still answering: liveness, readiness (not shutting down) and metrics.
-    const started = performance.now();
+    // Still answering while stdout is stalled: liveness, readiness (not shutting down) and metrics.
     expect((await fetch(`${r.url}/healthz`)).status).toBe(200);
-    expect(performance.now() - started).toBeLessThan(1000);
     expect((await fetch(`${r.url}/readyz`)).status).toBe(200);
     const metrics = parsePrometheusText(await (await fetch(`${r.url}/metrics`)).text());
     const pending = sampleValue(metrics, 'kube_audit_sink_pending_bytes');
@@ -88,8 +84,13 @@ describe.each(runtimes)('a stalled stdout on $name', ({ command }) => {
     r.child.stdout?.resume();
     const statuses = await Promise.all(answers.map(async ({ response }) => (await response).status));
     const acknowledged = answers.filter((_, i) => statuses[i] === 200).map(({ prefix }) => prefix);
-    expect(statuses.filter((status) => status === 503)).toHaveLength(refusedCount);
-    expect(acknowledged.length + refusedCount).toBe(OFFERED_BATCHES);
+    // Once the bound was reached, nothing more was taken while the reader was stalled.
+    expect(statuses.slice(firstRefused).every((status) => status === 503)).toBe(true);
+    // Counted once all are answered: a refusal still on its way above was not counted yet.
+    const after = parsePrometheusText(await (await fetch(`${r.url}/metrics`)).text());
+    const refusedTotal = sampleValue(after, 'kube_audit_requests_total', { code: '503' });
+    expect(statuses.filter((status) => status === 503)).toHaveLength(refusedTotal);
+    expect(acknowledged.length + refusedTotal).toBe(OFFERED_BATCHES);
     // The bound let through what fits in MAX_PENDING_BYTES (plus what the kernel buffers), no more.
     expect(acknowledged.length).toBeGreaterThan(0);
     expect(acknowledged.length * batchBytes).toBeLessThan(MAX_PENDING_BYTES + 2 * 1024 * 1024);
@@ -117,10 +118,8 @@ describe.each(runtimes)('stdout closed by its reader on $name', ({ command }) =>
       if (response?.status !== 200) break;
     }
     expect(statuses.at(-1)).not.toBe(200);
+    // Resolves once the process has exited and its stderr is read to the end.
     expect(await r.exited).not.toBe(0);
-    for (let i = 0; i < 50 && !r.logs.some((log) => log.msg === 'stopped'); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
     expect(r.logs.some((log) => String(log.msg).includes('stdout failed'))).toBe(true);
     // Through the drain, not a crash.
     expect(r.logs.at(-1)).toMatchObject({ msg: 'stopped', exitCode: 1 });

@@ -49,7 +49,7 @@ describe.each(runtimes)('receiver on $name', (runtime) => {
       invalid: 0,
     });
     // 200 means written: the lines are there when the answer arrives (allowing for pipe transit).
-    await receiver.waitFor(() => receiver?.lines.length === exampleItems.length, 2000);
+    await receiver.waitFor(() => receiver?.lines.length === exampleItems.length);
     const lines = receiver.lines.map((line) => JSON.parse(line));
     expect(lines.map((line) => line.auditID)).toEqual(exampleItems.map((item) => item.auditID));
     for (const line of lines) expect(Object.keys(line).slice(0, 2)).toEqual(['kind', 'apiVersion']);

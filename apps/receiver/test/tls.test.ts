@@ -196,15 +196,21 @@ describe.each(runtimes)('HTTPS on $name', (runtime) => {
       const first = await httpsRequest(`${r.url}/healthz`, { ca: ca.cert, agent });
       expect(first.peer.fingerprint256).toBe(fingerprint(server1));
 
-      // A batch still arriving while the Secret changes.
+      // A batch still arriving while the Secret changes: its connection is set up (the handshake
+      // done) before the change, however long that takes.
+      let connected: () => void = () => {};
+      const handshake = new Promise<void>((resolve) => {
+        connected = resolve;
+      });
       const inFlight = httpsRequest(`${r.url}/audit?timeout=30s`, {
         ca: ca.cert,
         method: 'POST',
         headers: JSON_HEADERS,
         body: batch(2000, 'in-flight'),
         trickle: { chunks: 20, delayMs: 75 },
+        onSecureConnect: () => connected(),
       });
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      await handshake;
       volume.update(serverFiles(server2));
 
       await eventually(
@@ -264,10 +270,8 @@ describe.each(runtimes)('HTTPS on $name', (runtime) => {
     expect((await httpsRequest(`${receiver.url}/readyz`, { ca: ca.cert })).status).toBe(200);
     // The drain covers the HTTPS listener too, and the last log line reaches stderr.
     const r = receiver;
+    // stop() resolves once the process has exited and its stderr is read to the end.
     expect(await r.stop()).toBe(0);
-    for (let i = 0; i < 50 && !r.logs.some((l) => l.msg === 'stopped'); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
     expect(r.logs.at(-1)).toMatchObject({ msg: 'stopped', exitCode: 0 });
   });
 

@@ -17,6 +17,8 @@ export interface HttpsOptions {
   body?: string;
   /** Send the body in this many pieces, `delayMs` apart, so that the request stays in flight. */
   trickle?: { chunks: number; delayMs: number };
+  /** Called once the TLS handshake is done: from then on the connection has its certificate. */
+  onSecureConnect?: () => void;
   /** Check the server certificate for this name or IP instead of the host connected to. */
   checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
 }
@@ -60,6 +62,8 @@ export function httpsRequest(url: string, options: HttpsOptions): Promise<HttpsA
       },
     );
     req.on('error', reject);
+    const { onSecureConnect } = options;
+    if (onSecureConnect) req.on('socket', (socket) => socket.once('secureConnect', onSecureConnect));
     req.setTimeout(10_000, () => req.destroy(new Error('request timed out')));
     const body = Buffer.from(options.body ?? '');
     if (!options.trickle) return void req.end(body);
