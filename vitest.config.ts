@@ -9,6 +9,8 @@ export default defineConfig({
       'apps/*/test/**/*.test.ts',
       'test/**/*.test.ts',
     ],
+    // Rebuilds the receiver and CLI bundles when their sources are newer (test/support/bundles.ts).
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     // VITEST_JSON=FILE also writes a JSON report there (CI prints its summary line from it).
     reporters: process.env.VITEST_JSON ? ['default', 'json'] : ['default'],

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asWebhookBody, FIXTURES, MALFORMED, realFixtureFiles } from '../../../test/support/fixtures';
 import { postAudit, startReceiver } from '../../../test/support/receiver';
-import { buildCli, CLI, ensureReceiverBuilt, linesOf, REAL, REPO, runCli } from './support/cli';
+import { CLI, linesOf, REAL, REPO, runCli } from './support/cli';
 
 const POLICY = `${REAL}policies/falco-k8saudit-audit-policy.yaml`;
 const files = realFixtureFiles();
@@ -20,9 +20,7 @@ const DEMO = `${REAL}audit2rbac/demo.log`;
 const demoText = readFileSync(DEMO, 'utf8');
 
 let tmp: string;
-beforeAll(async () => {
-  buildCli();
-  await ensureReceiverBuilt();
+beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'kube-audit-process-'));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

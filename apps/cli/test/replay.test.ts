@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { realFixtureFiles } from '../../../test/support/fixtures';
 import { startReceiver } from '../../../test/support/receiver';
-import { buildCli, ensureReceiverBuilt, linesOf, REAL, runCli } from './support/cli';
+import { linesOf, REAL, runCli } from './support/cli';
 import { answer, gaps, startServer, type TestServer } from './support/server';
 
 const DEMO = `${REAL}audit2rbac/demo.log`;
@@ -19,9 +19,7 @@ const demoEvents = linesOf(readFileSync(DEMO, 'utf8')).map((line) => JSON.parse(
 
 let tmp: string;
 let server: TestServer | undefined;
-beforeAll(async () => {
-  buildCli();
-  await ensureReceiverBuilt();
+beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'kube-audit-replay-'));
 });
 afterEach(async () => {

@@ -3,8 +3,8 @@
  * with JSON.parse of each line.
  */
 import { readFileSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, linesOf, REAL, runCli } from './support/cli';
+import { describe, expect, it } from 'vitest';
+import { linesOf, REAL, runCli } from './support/cli';
 
 const DEMO = `${REAL}audit2rbac/demo.log`;
 /** The fields of a log line that stats counts. */
@@ -21,8 +21,6 @@ interface LogLine {
   timestamp?: string;
 }
 const events = linesOf(readFileSync(DEMO, 'utf8')).map((line) => JSON.parse(line) as LogLine);
-
-beforeAll(() => buildCli());
 
 /** Count of each value, as a plain object. */
 function countBy(of: (event: LogLine) => string): Record<string, number> {

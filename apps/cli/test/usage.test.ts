@@ -7,13 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PIPELINE_SETTINGS, type Setting } from '@kube-audit/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, REAL, runCli } from './support/cli';
+import { REAL, runCli } from './support/cli';
 
 const DEMO = `${REAL}audit2rbac/demo.log`;
 let tmp: string;
 
 beforeAll(() => {
-  buildCli();
   tmp = mkdtempSync(join(tmpdir(), 'kube-audit-usage-'));
 });
 
