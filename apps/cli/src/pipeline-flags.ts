@@ -32,7 +32,7 @@ export const pipelineHelp = `Pipeline (the receiver's settings):
   --no-redact                keep Secret values and tokens (redacted by default)
   --redact-exec-commands     also mask command= values of exec/attach request URIs
   --max-event-bytes N        line-size cap; longer events lose their bodies (default ${DEFAULT_MAX_EVENT_BYTES}, 0 = none)
-  --dedupe-cache-size N      (auditID, stage) pairs remembered to drop duplicates (default ${DEFAULT_DEDUPE_CACHE_SIZE})
+  --dedupe-cache-size N      recent events remembered to drop byte-identical repeats (default ${DEFAULT_DEDUPE_CACHE_SIZE})
   --no-dedupe                keep duplicates (same as --dedupe-cache-size 0)`;
 
 interface PipelineFlagValues {

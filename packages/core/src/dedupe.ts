@@ -1,22 +1,17 @@
 /**
  * @module
  * Drops retry duplicates. The API server re-sends a whole batch when an answer is lost or late,
- * so an event seen again is recognised by (auditID, stage): not auditID alone, since one request
- * yields an event per stage under the same auditID.
+ * and a re-sent batch carries the same events byte for byte, so an event is recognised by all of
+ * its received text. Never by (auditID, stage) alone: the API server takes a client's `Audit-ID`
+ * header as the auditID unchanged (`withAuditInit`, k8s.io/apiserver
+ * pkg/endpoints/filters/audit_init.go), so a client could otherwise have its next request dropped
+ * as "a duplicate" of a harmless one.
  */
 import type { AuditEvent } from './event';
-import type { Stage } from './schema';
 
-const STAGE_BITS: Readonly<Record<Stage, number>> = {
-  RequestReceived: 1,
-  ResponseStarted: 2,
-  ResponseComplete: 4,
-  Panic: 8,
-};
-
-/** A cache of recently seen (auditID, stage) pairs; see {@link createDedupe}. */
+/** A cache of recently seen events; see {@link createDedupe}. */
 export interface Dedupe {
-  /** True when the event was seen recently; otherwise it is remembered and false is returned. */
+  /** True when the same event (the same received text) was seen recently; otherwise it is remembered and false is returned. */
   seen(event: AuditEvent): boolean;
   /** Forget events, e.g. when their lines could not be written, so that a retry is not dropped. */
   forget(events: Iterable<AuditEvent>): void;
@@ -24,25 +19,33 @@ export interface Dedupe {
 }
 
 /**
- * A bounded cache of the most recent `capacity` keys (oldest evicted first).
+ * A bounded cache of the most recent `capacity` events (oldest evicted first).
  *
  * @example
  * const dedupe = createDedupe(10_000);
  * const fresh = events.filter((event) => !dedupe.seen(event));
  */
 export function createDedupe(capacity: number): Dedupe {
-  // Keys are 53-bit hashes of (stage, auditID): numbers, so that remembering an event keeps no
-  // string alive (an auditID is a slice of its request's body, and a copy per event costs more
-  // than hashing it). With a per-process random seed, two different keys collide with odds of
-  // about capacity / 2^53 per event: 1 in 10^12 at the default size.
-  const seed = (Math.random() * 2 ** 32) >>> 0;
+  // Keys are 53-bit hashes of the event's received text and apiVersion: numbers, so that
+  // remembering an event keeps no string alive (an event is a slice of its request's body). Both
+  // lanes start from per-process random seeds; two different events collide with odds of about
+  // capacity / 2^53 per event: 1 in 10^12 at the default size.
+  const seeds = [(Math.random() * 2 ** 32) >>> 0, (Math.random() * 2 ** 32) >>> 0] as const;
+  const keyOf = (event: AuditEvent): number =>
+    hashText(
+      event.source,
+      event.start,
+      event.end,
+      hashText(event.apiVersion, 0, event.apiVersion.length, seeds[0], seeds[1]),
+      seeds[1],
+    );
   const keys = new Set<number>();
   // Insertion order in a ring, so eviction is O(1).
   const ring = new Float64Array(capacity).fill(-1);
   let next = 0;
   return {
     seen(event) {
-      const key = hashKey(event.auditID, STAGE_BITS[event.stage], seed);
+      const key = keyOf(event);
       if (keys.has(key)) return true;
       const oldest = ring[next] as number;
       if (oldest >= 0) keys.delete(oldest);
@@ -54,7 +57,7 @@ export function createDedupe(capacity: number): Dedupe {
     forget(events) {
       // The ring still holds a forgotten key; when its slot comes round it may drop a re-added copy
       // early, which only makes dedupe less eager, never drops an unseen event.
-      for (const event of events) keys.delete(hashKey(event.auditID, STAGE_BITS[event.stage], seed));
+      for (const event of events) keys.delete(keyOf(event));
     },
     get size() {
       return keys.size;
@@ -62,22 +65,25 @@ export function createDedupe(capacity: number): Dedupe {
   };
 }
 
-/** Two 32-bit multiplicative hashes of the characters, two at a time, joined into one 53-bit integer. */
-function hashKey(auditID: string, stage: number, seed: number): number {
-  let a = 0x811c9dc5 ^ seed ^ stage;
-  let b = 0x9e3779b9 ^ stage;
-  const n = auditID.length;
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
-    const c = auditID.charCodeAt(i) | (auditID.charCodeAt(i + 1) << 16);
+/**
+ * Two 32-bit multiplicative hashes of `text[start, end)`, two characters at a time, joined into one
+ * 53-bit integer. `a` and `b` seed the lanes (a 53-bit result passed as `a` chains two texts).
+ */
+function hashText(text: string, start: number, end: number, seedA: number, seedB: number): number {
+  let a = ((seedA ^ (seedA / 0x100000000)) >>> 0) ^ 0x811c9dc5;
+  let b = seedB ^ 0x9e3779b9 ^ (end - start);
+  let i = start;
+  for (; i + 1 < end; i += 2) {
+    const c = text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16);
     a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
+    b = Math.imul((b ^ c) + ((b << 5) | (b >>> 27)), 0x5bd1e995);
   }
-  if (i < n) {
-    a = Math.imul(a ^ auditID.charCodeAt(i), 0x01000193);
-    b = Math.imul(b ^ auditID.charCodeAt(i), 0x5bd1e995);
+  if (i < end) {
+    a = Math.imul(a ^ text.charCodeAt(i), 0x01000193);
+    b = Math.imul((b ^ text.charCodeAt(i)) + ((b << 5) | (b >>> 27)), 0x5bd1e995);
   }
   // Final mixing (MurmurHash3's), so that every input bit reaches the bits kept.
+  a ^= b;
   a ^= a >>> 16;
   a = Math.imul(a, 0x85ebca6b);
   a ^= a >>> 13;

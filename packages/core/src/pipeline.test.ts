@@ -344,6 +344,33 @@ describe('dedupe step', () => {
     expect(again.dropped.duplicate).toBe(2);
   });
 
+  it('writes an event that reuses a remembered (auditID, stage) but differs from it', () => {
+    // kube-apiserver takes the client's Audit-ID header as the auditID unchanged (withAuditInit,
+    // k8s.io/apiserver pkg/endpoints/filters/audit_init.go): a client picks it, so it is no key.
+    const pipeline = createPipeline();
+    const harmless = base({ auditID: 'chosen', requestURI: '/api/v1/namespaces/default/configmaps/x' });
+    const secretRead = base({
+      auditID: 'chosen',
+      requestURI: '/api/v1/namespaces/kube-system/secrets/admin-token',
+      objectRef: { resource: 'secrets', namespace: 'kube-system', name: 'admin-token', apiVersion: 'v1' },
+    });
+    expect(pipeline.process(parsePayload(list([harmless]))).written).toBe(1);
+    const second = pipeline.process(parsePayload(list([secretRead])));
+    expect(second).toMatchObject({ written: 1, dropped: { duplicate: 0 } });
+    expect(JSON.parse(second.lines).requestURI).toBe('/api/v1/namespaces/kube-system/secrets/admin-token');
+    // One byte apart is another event too; the very same bytes, in another batch, are a re-send.
+    expect(pipeline.process(parsePayload(list([{ ...harmless, verb: 'gat' }]))).written).toBe(1);
+    const resent = pipeline.process(parsePayload(list([base({ auditID: 'other' }), secretRead])));
+    expect(resent).toMatchObject({ written: 1, dropped: { duplicate: 1 } });
+  });
+
+  it('tells the same item apart under another apiVersion of its list', () => {
+    const pipeline = createPipeline();
+    const body = list([base()]);
+    expect(pipeline.process(parsePayload(body)).written).toBe(1);
+    expect(pipeline.process(parsePayload(body.replace('audit.k8s.io/v1', 'audit.k8s.io/v1beta1'))).written).toBe(1);
+  });
+
   it('passes two stages of one request', () => {
     const result = createPipeline().process(parsePayload(list([base({ stage: 'RequestReceived' }), base()])));
     expect(result.written).toBe(2);

@@ -21,7 +21,7 @@ import { cutDown, dropBodies, exceeds } from './truncate';
 export const CLUSTER_ANNOTATION = 'kube-audit/cluster';
 /** The default line-size cap: 256 KiB, Loki's default line limit. */
 export const DEFAULT_MAX_EVENT_BYTES = 262_144;
-/** The default number of (auditID, stage) pairs the dedupe step remembers. */
+/** The default number of recent events the dedupe step remembers. */
 export const DEFAULT_DEDUPE_CACHE_SIZE = 10_000;
 /** Characters per piece of `BatchResult.chunks`. */
 const CHUNK_LENGTH = 1 << 20;
@@ -34,7 +34,7 @@ export interface PipelineOptions {
   redact?: boolean;
   /** Also mask `command=` values of exec/attach URIs. @default false */
   redactExecCommands?: boolean;
-  /** Recent (auditID, stage) pairs remembered to drop retries; 0 turns dedupe off. @default 10000 */
+  /** Recent events remembered (by their received bytes) to drop retries; 0 turns dedupe off. @default 10000 */
   dedupeCacheSize?: number;
   /** Cluster name added as the `kube-audit/cluster` annotation. @default none */
   cluster?: string;
