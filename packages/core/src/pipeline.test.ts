@@ -152,6 +152,26 @@ describe('policy step', () => {
     }
   });
 
+  it('decides a request with "objectRef": null by its path, not by the last one cached', () => {
+    // A null objectRef is a non-resource request (policyRequestOf; the API server's RequestInfo has
+    // IsResourceRequest false and matches nonResourceURLs against the path: k8s.io/apiserver
+    // pkg/audit/policy/checker.go ruleMatchesNonResource / ruleMatchesResource).
+    const { policy } = parsePolicy(
+      JSON.stringify({
+        apiVersion: 'audit.k8s.io/v1',
+        kind: 'Policy',
+        rules: [{ level: 'None', nonResourceURLs: ['/healthz'] }, { level: 'Metadata' }],
+      }),
+    );
+    const pipeline = createPipeline({ policy, dedupeCacheSize: 0 });
+    const nonResource = (requestURI: string) => base({ requestURI, objectRef: null, level: 'Metadata' });
+    const result = pipeline.process(
+      parsePayload(list([nonResource('/healthz'), nonResource('/api/v1/namespaces/kube-system/secrets/admin-token')])),
+    );
+    expect(result.dropped.policy).toBe(1);
+    expect(JSON.parse(result.lines).requestURI).toBe('/api/v1/namespaces/kube-system/secrets/admin-token');
+  });
+
   it('never raises an event’s level', () => {
     const { policy } = parsePolicy(policyYaml('RequestResponse'));
     const { out } = run([base({ level: 'Metadata' })], { policy });
