@@ -4,6 +4,7 @@ import { FIXTURES, REAL, realFixtureFiles } from '../../../test/support/fixtures
 import { parsePayload } from './parse';
 import { createPipeline, type PipelineOptions } from './pipeline';
 import { createPolicyChecker, parsePolicy, policyRequestOf } from './policy';
+import { maskExecCommands } from './redact';
 import type { Level, Stage } from './schema';
 
 type Json = Record<string, unknown>;
@@ -321,6 +322,37 @@ describe('redaction step', () => {
       '/api/v1/namespaces/default/pods/p1/exec?command=[REDACTED]&command=[REDACTED]&command=[REDACTED]&container=c&stdin=true',
     );
     expect(out[0]?.annotations).toEqual({ 'kube-audit/redacted': 'true' });
+  });
+
+  it('masks exec commands whose parameter name or path is percent-encoded, as Go decodes them', () => {
+    // kube-apiserver reads exec options from req.URL.Query(): Go's url.ParseQuery (net/url url.go
+    // parseQuery) decodes each name with QueryUnescape, so comm%61nd=… and %63ommand=… are
+    // `command`, while command+=… is "command " (a `+` is a space) and c%6=… an invalid escape,
+    // which ParseQuery skips. Paths are matched decoded (PathUnescape) and with a trailing slash.
+    const exec = (requestURI: string, subresource = 'exec') =>
+      base({ verb: 'create', requestURI, objectRef: { resource: 'pods', namespace: 'd', name: 'p', subresource } });
+    const uris = [
+      '/api/v1/namespaces/d/pods/p/exec?comm%61nd=cat&%63%6F%6D%6D%61%6E%64=%2Fetc%2Fshadow&command+=x&c%6=y',
+      '/api/v1/namespaces/d/pods/p/ex%65c?command=id',
+      '/api/v1/namespaces/d/pods/p/attach/?command=id',
+    ];
+    const { out } = run(
+      [...uris.map((uri) => exec(uri)), exec('/api/v1/namespaces/d/pods/p/portforward?command=keep', 'portforward')],
+      { redactExecCommands: true },
+    );
+    expect(out.map((line) => line.requestURI)).toEqual([
+      '/api/v1/namespaces/d/pods/p/exec?comm%61nd=[REDACTED]&%63%6F%6D%6D%61%6E%64=[REDACTED]&command+=x&c%6=y',
+      '/api/v1/namespaces/d/pods/p/ex%65c?command=[REDACTED]',
+      '/api/v1/namespaces/d/pods/p/attach/?command=[REDACTED]',
+      '/api/v1/namespaces/d/pods/p/portforward?command=keep',
+    ]);
+    // The objectRef's subresource decides too, whatever the path looks like.
+    expect(run([exec('/weird/path?command=id')], { redactExecCommands: true }).out[0]?.requestURI).toBe(
+      '/weird/path?command=[REDACTED]',
+    );
+    expect(maskExecCommands('/api/v1/namespaces/d/pods/p/exec?comm%61nd=id')).toBe(
+      '/api/v1/namespaces/d/pods/p/exec?comm%61nd=[REDACTED]',
+    );
   });
 
   it('changes nothing else in the event, and nothing at all with REDACT=off', () => {

@@ -30,8 +30,10 @@ export type Redactor = (event: AuditEvent) => boolean;
 export function createRedactor(options: RedactOptions = {}): Redactor {
   return function redactEvent(event) {
     let changed = false;
-    if (options.execCommands && event.requestURI.includes('command=')) {
-      const uri = maskExecCommands(event.requestURI);
+    if (options.execCommands && event.requestURI.includes('?')) {
+      const ref = event.raw('objectRef');
+      const subresource = ref?.charCodeAt(0) === 123 ? memberString(ref, 'subresource') : undefined;
+      const uri = maskCommands(event.requestURI, subresource === 'exec' || subresource === 'attach');
       if (uri !== event.requestURI) {
         event.requestURI = uri;
         event.set('requestURI', JSON.stringify(uri));
@@ -130,21 +132,54 @@ function redactSecretPatch(raw: string): string {
 }
 
 /**
- * `command=` values of exec/attach URIs; the parameter names stay so the shape is visible.
+ * `command=` values of exec/attach URIs; the parameter names stay so the shape is visible. Names
+ * are compared as the API server reads them: Go's `url.ParseQuery` (net/url url.go `parseQuery`)
+ * splits at `&`, cuts each at the first `=` and decodes the name with `QueryUnescape` (`%XX`, and
+ * `+` as a space), so `comm%61nd=` is a command too. The path is compared decoded as well
+ * (`url.PathUnescape`), trailing slashes aside, as the RequestInfo resolver trims them.
  *
  * @example
  * maskExecCommands('/api/v1/namespaces/shop/pods/web-0/exec?command=sh&command=-c&stdin=true');
  * // → '/api/v1/namespaces/shop/pods/web-0/exec?command=[REDACTED]&command=[REDACTED]&stdin=true'
  */
 export function maskExecCommands(uri: string): string {
+  return maskCommands(uri, false);
+}
+
+/** `maskExecCommands`, for a URI known to be an exec or attach (its objectRef says so) whatever its path reads. */
+function maskCommands(uri: string, isExec: boolean): string {
   const q = uri.indexOf('?');
   if (q < 0) return uri;
   const path = uri.slice(0, q);
-  if (!/\/(exec|attach)$/.test(path)) return uri;
+  if (!isExec && !/\/(exec|attach)\/*$/.test(goUnescape(path, false) ?? path)) return uri;
   const query = uri
     .slice(q + 1)
     .split('&')
-    .map((param) => (param.startsWith('command=') ? 'command=[REDACTED]' : param))
+    .map((param) => {
+      const eq = param.indexOf('=');
+      if (eq < 0) return param;
+      const name = param.slice(0, eq);
+      return name === 'command' || goUnescape(name, true) === 'command' ? `${name}=[REDACTED]` : param;
+    })
     .join('&');
   return `${path}?${query}`;
+}
+
+/**
+ * Go's `unescape` (net/url url.go) for a query component (`+` is a space) or a path: `%` needs two
+ * hex digits; undefined where Go returns an error (`parseQuery` then skips the parameter).
+ */
+function goUnescape(s: string, query: boolean): string | undefined {
+  if (!s.includes('%') && !(query && s.includes('+'))) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '%') {
+      const hex = s.slice(i + 1, i + 3);
+      if (!/^[0-9a-fA-F]{2}$/.test(hex)) return undefined;
+      out += String.fromCharCode(Number.parseInt(hex, 16));
+      i += 2;
+    } else out += query && c === '+' ? ' ' : c;
+  }
+  return out;
 }
