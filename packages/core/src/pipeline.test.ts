@@ -255,6 +255,134 @@ describe('redaction step', () => {
     expect(out[1]?.responseObject).toEqual(redactedSecret);
   });
 
+  it('redacts Secrets in Table rows, as `kubectl get secrets` asks for them', () => {
+    // k8s.io/apimachinery pkg/apis/meta/v1 types.go: Table{metadata, columnDefinitions, rows} and
+    // TableRow{cells, conditions, object}; `object` is a PartialObjectMetadata (includeObject=
+    // Metadata, kubectl's default) or the whole object (includeObject=Object).
+    const { kind: _k, apiVersion: _a, ...plain } = secret;
+    const partial = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: secret.metadata };
+    const table = (objects: unknown[]) => ({
+      kind: 'Table',
+      apiVersion: 'meta.k8s.io/v1',
+      metadata: { resourceVersion: '42' },
+      columnDefinitions: [{ name: 'Name', type: 'string', format: 'name', description: 'Name', priority: 0 }],
+      rows: objects.map((object) => ({ cells: ['s1', 'Opaque', 2, '5d'], object })),
+    });
+    const listSecrets = {
+      verb: 'list',
+      requestURI: '/api/v1/namespaces/default/secrets?limit=500',
+      objectRef: { resource: 'secrets', namespace: 'default', apiVersion: 'v1' },
+    };
+    const { out } = run([
+      base({ ...listSecrets, responseObject: table([partial, secret, plain]) }),
+      // The same Table found by its rows' kinds, whatever the objectRef says.
+      base({ responseObject: table([secret]) }),
+    ]);
+    const redactedPartial = { ...partial, metadata: redactedSecret.metadata };
+    const { kind: _k2, apiVersion: _a2, ...redactedPlain } = redactedSecret;
+    expect(out[0]?.responseObject).toEqual(table([redactedPartial, redactedSecret, redactedPlain]));
+    expect(out[1]?.responseObject).toEqual(table([redactedSecret]));
+    expect(out.map((line) => (line.annotations as Json)['kube-audit/redacted'])).toEqual(['true', 'true']);
+  });
+
+  it('redacts the object of watch events, and Secrets inside a List of other kinds', () => {
+    // metav1.WatchEvent{type, object} (pkg/apis/meta/v1 watch.go); a v1 List holds any kinds.
+    const { out } = run([
+      base({ verb: 'watch', objectRef: secretRef, responseObject: { type: 'ADDED', object: secret } }),
+      base({ verb: 'watch', responseObject: { type: 'MODIFIED', object: secret } }),
+      base({
+        responseObject: { kind: 'List', apiVersion: 'v1', items: [{ kind: 'ConfigMap', data: { a: 'b' } }, secret] },
+      }),
+    ]);
+    expect(out[0]?.responseObject).toEqual({ type: 'ADDED', object: redactedSecret });
+    expect(out[1]?.responseObject).toEqual({ type: 'MODIFIED', object: redactedSecret });
+    expect(out[2]?.responseObject).toEqual({
+      kind: 'List',
+      apiVersion: 'v1',
+      items: [{ kind: 'ConfigMap', data: { a: 'b' } }, redactedSecret],
+    });
+  });
+
+  it('takes a body of containers nested thousands deep without running out of stack', () => {
+    // Real containers nest one level (a row's object, a list's item, a watch event's object); the
+    // search stops a few levels down, so a hostile body costs no recursion.
+    const body = `${'{"type":"ADDED","object":'.repeat(5000)}${JSON.stringify(secret)}${'}'.repeat(5000)}`;
+    for (const objectRef of [secretRef, base().objectRef]) {
+      const text = list([base({ objectRef, responseObject: 'BODY' })]).replace('"BODY"', body);
+      const result = createPipeline().process(parsePayload(text));
+      expect(result).toMatchObject({ written: 1, invalid: 0 });
+    }
+  });
+
+  it('redacts json-patch ops that write a whole Secret (path "") and token patches', () => {
+    // RFC 6901: "" is the whole document; RFC 6902 `test` ops carry a value too.
+    const patch = [
+      { op: 'replace', path: '', value: secret },
+      { op: 'test', path: '/data/password', value: 'c2VjcmV0' },
+      { op: 'move', from: '/data/a', path: '/data/b' },
+    ];
+    const { out } = run([
+      base({ verb: 'patch', objectRef: secretRef, requestObject: patch }),
+      base({
+        verb: 'create',
+        objectRef: { resource: 'tokenreviews', apiGroup: 'authentication.k8s.io', apiVersion: 'v1' },
+        requestObject: [
+          { op: 'add', path: '/spec/token', value: 'eyJhbGciOi' },
+          { op: 'add', path: '/spec', value: { token: 'eyJhbGciOi', audiences: ['api'] } },
+        ],
+      }),
+    ]);
+    expect(out[0]?.requestObject).toEqual([
+      { op: 'replace', path: '', value: redactedSecret },
+      { op: 'test', path: '/data/password', value: '[REDACTED]' },
+      { op: 'move', from: '/data/a', path: '/data/b' },
+    ]);
+    expect(out[1]?.requestObject).toEqual([
+      { op: 'add', path: '/spec/token', value: '[REDACTED]' },
+      { op: 'add', path: '/spec', value: { token: '[REDACTED]', audiences: ['api'] } },
+    ]);
+  });
+
+  it('redacts the values of mutating-webhook patch annotations on Secrets', () => {
+    // k8s.io/apiserver pkg/admission/plugin/webhook/mutating/dispatcher.go: the annotation
+    // `patch.webhook.admission.k8s.io/round_<r>_index_<i>` holds the JSON of
+    // PatchAuditAnnotation{configuration, webhook, patch, patchType}, logged at level >= Request.
+    const value = (patch: unknown) =>
+      JSON.stringify({ configuration: 'inject', webhook: 'inject.example.com', patch, patchType: 'JSONPatch' });
+    const annotations = {
+      'patch.webhook.admission.k8s.io/round_0_index_0': value([
+        { op: 'add', path: '/data/injected', value: 'c2VjcmV0' },
+        { op: 'add', path: '/metadata/labels/x', value: 'y' },
+      ]),
+      'patch.webhook.admission.k8s.io/round_1_index_2': value([{ op: 'replace', path: '', value: secret }]),
+      'patch.webhook.admission.k8s.io/round_0_index_3': '{not json',
+      'mutation.webhook.admission.k8s.io/round_0_index_0':
+        '{"configuration":"inject","webhook":"inject.example.com","mutated":true}',
+    };
+    const event = base({ verb: 'create', objectRef: secretRef, annotations });
+    const expected = {
+      ...annotations,
+      'patch.webhook.admission.k8s.io/round_0_index_0': value([
+        { op: 'add', path: '/data/injected', value: '[REDACTED]' },
+        { op: 'add', path: '/metadata/labels/x', value: 'y' },
+      ]),
+      'patch.webhook.admission.k8s.io/round_1_index_2': value([{ op: 'replace', path: '', value: redactedSecret }]),
+      'patch.webhook.admission.k8s.io/round_0_index_3': '[REDACTED]',
+      'kube-audit/redacted': 'true',
+    };
+    expect(run([event]).out[0]?.annotations).toEqual(expected);
+    // A receiver Policy that lowers the level below Request drops them, as the API server logs
+    // them only at level >= Request (AddAnnotationWithLevel(…, LevelRequest) in dispatcher.go).
+    const { policy } = parsePolicy(policyYaml('Metadata'));
+    expect(run([event], { policy }).out[0]?.annotations).toEqual({
+      'mutation.webhook.admission.k8s.io/round_0_index_0':
+        annotations['mutation.webhook.admission.k8s.io/round_0_index_0'],
+    });
+    // The same annotation on a ConfigMap is no credential.
+    const configMap = base({ verb: 'create', annotations });
+    expect(run([configMap]).out[0]?.annotations).toEqual(annotations);
+  });
+
   it('redacts json-patch values written under /data', () => {
     const patch = [
       { op: 'replace', path: '/data/password', value: 'bmV3' },

@@ -12,7 +12,7 @@ import { createEventChecker, type EventChecker } from './internal/event-policy';
 import { KEEP, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
 import type { ParsedPayload } from './parse';
 import { createPolicyChecker } from './policy';
-import { createRedactor, REDACTED_ANNOTATION, type Redactor } from './redact';
+import { createRedactor, PATCH_ANNOTATION_PREFIX, REDACTED_ANNOTATION, type Redactor } from './redact';
 import type { Level, Policy } from './schema';
 import { serializeEvent } from './serialize';
 import { cutDown, dropBodies, exceeds } from './truncate';
@@ -174,6 +174,7 @@ function applyPolicy(checker: EventChecker, event: AuditEvent): boolean {
   }
   const level = rank[event.level];
   if (level < rank.Request && event.has('requestObject')) event.set('requestObject', undefined);
+  if (level < rank.Request) dropPatchAnnotations(event);
   if (level < rank.RequestResponse && event.has('responseObject')) event.set('responseObject', undefined);
   if (decision.omitManagedFields) {
     for (const key of ['requestObject', 'responseObject']) {
@@ -184,6 +185,20 @@ function applyPolicy(checker: EventChecker, event: AuditEvent): boolean {
     }
   }
   return true;
+}
+
+/**
+ * A mutating webhook's patch is logged as an annotation only at level Request or above
+ * (`AddAnnotationWithLevel(…, LevelRequest)`, k8s.io/apiserver
+ * pkg/admission/plugin/webhook/mutating/dispatcher.go): it is part of the request body.
+ */
+function dropPatchAnnotations(event: AuditEvent): void {
+  const annotations = event.compactRaw('annotations');
+  if (annotations === undefined || !annotations.includes(PATCH_ANNOTATION_PREFIX)) return;
+  event.set(
+    'annotations',
+    rewriteObject(annotations, (key) => (key.startsWith(PATCH_ANNOTATION_PREFIX) ? undefined : KEEP)),
+  );
 }
 
 /** `metadata.managedFields` removed from an object, and from each object of its `items`. */
