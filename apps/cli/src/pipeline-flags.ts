@@ -7,6 +7,7 @@
 import {
   DEFAULT_DEDUPE_CACHE_SIZE,
   DEFAULT_MAX_EVENT_BYTES,
+  MIN_MAX_EVENT_BYTES,
   type PipelineOptions,
   PolicyError,
   parsePolicy,
@@ -31,7 +32,7 @@ export const pipelineHelp = `Pipeline (the receiver's settings):
   --cluster NAME             add the annotation kube-audit/cluster: NAME
   --no-redact                keep Secret values and tokens (redacted by default)
   --redact-exec-commands     also mask command= values of exec/attach request URIs
-  --max-event-bytes N        line-size cap; longer events lose their bodies (default ${DEFAULT_MAX_EVENT_BYTES}, 0 = none)
+  --max-event-bytes N        line-size cap; longer events lose their bodies, or are cut down (default ${DEFAULT_MAX_EVENT_BYTES}, 0 = none, else ≥ ${MIN_MAX_EVENT_BYTES})
   --dedupe-cache-size N      recent events remembered to drop byte-identical repeats (default ${DEFAULT_DEDUPE_CACHE_SIZE})
   --no-dedupe                keep duplicates (same as --dedupe-cache-size 0)`;
 
@@ -54,7 +55,7 @@ export function pipelineOptionsOf(values: PipelineFlagValues, warn: (message: st
   const options: PipelineOptions = {
     redact: !values['no-redact'],
     redactExecCommands: !!values['redact-exec-commands'],
-    maxEventBytes: wholeNumber('max-event-bytes', values['max-event-bytes'], DEFAULT_MAX_EVENT_BYTES, 0, 1024 ** 3),
+    maxEventBytes: maxEventBytes(values['max-event-bytes']),
     dedupeCacheSize: wholeNumber(
       'dedupe-cache-size',
       values['dedupe-cache-size'],
@@ -89,4 +90,14 @@ function clusterName(name: string): string {
   if (name.length > 253) throw new UsageError('--cluster: must be at most 253 characters');
   if ([...name].some((ch) => ch < ' ')) throw new UsageError('--cluster: must not contain control characters');
   return name;
+}
+
+/** 0 (no cap), or a cap every event can be cut down to. */
+function maxEventBytes(text: string | undefined): number {
+  const value = wholeNumber('max-event-bytes', text, DEFAULT_MAX_EVENT_BYTES, 0, 1024 ** 3);
+  if (value !== 0 && value < MIN_MAX_EVENT_BYTES)
+    throw new UsageError(
+      `--max-event-bytes: must be 0 or a whole number from ${MIN_MAX_EVENT_BYTES} to ${1024 ** 3} (got ${JSON.stringify(text)})`,
+    );
+  return value;
 }

@@ -3,6 +3,7 @@
  * The receiver's configuration from environment variables, validated once at start-up (the README's configuration table).
  * A bad value stops the receiver with a message naming the variable and what is wrong.
  */
+import { MIN_MAX_EVENT_BYTES } from '@kube-audit/core';
 import { z } from 'zod';
 import { LOG_LEVELS } from './logger';
 
@@ -60,7 +61,24 @@ const Env = z.object({
       .optional(),
   ),
   MAX_BODY_BYTES: integer(1024, 1024 ** 3),
-  MAX_EVENT_BYTES: integer(0, 1024 ** 3),
+  // 0 (no cap), or a cap every event can be cut down to.
+  MAX_EVENT_BYTES: z.preprocess(
+    unset,
+    z
+      .string()
+      .regex(/^\d+$/, `must be 0 or a whole number from ${MIN_MAX_EVENT_BYTES} to ${1024 ** 3}`)
+      .transform(Number)
+      .pipe(
+        z
+          .number()
+          .max(1024 ** 3, `must be 0 or a whole number from ${MIN_MAX_EVENT_BYTES} to ${1024 ** 3}`)
+          .refine(
+            (n) => n === 0 || n >= MIN_MAX_EVENT_BYTES,
+            `must be 0 or a whole number from ${MIN_MAX_EVENT_BYTES} to ${1024 ** 3}`,
+          ),
+      )
+      .optional(),
+  ),
   MAX_PENDING_BYTES: integer(1024, 1024 ** 3),
   MAX_INFLIGHT_BYTES: integer(1024, 4 * 1024 ** 3),
   SHUTDOWN_TIMEOUT_MS: integer(0, 3_600_000),

@@ -50,4 +50,4 @@ export {
   UserInfo,
 } from './schema';
 export { serializeEvent } from './serialize';
-export { TRUNCATED_ANNOTATION } from './truncate';
+export { CUT_ANNOTATION, MIN_MAX_EVENT_BYTES, TRUNCATED_ANNOTATION } from './truncate';
