@@ -30,15 +30,10 @@ export function createDedupe(capacity: number): Dedupe {
   // remembering an event keeps no string alive (an event is a slice of its request's body). Both
   // lanes start from per-process random seeds; two different events collide with odds of about
   // capacity / 2^53 per event: 1 in 10^12 at the default size.
-  const seeds = [(Math.random() * 2 ** 32) >>> 0, (Math.random() * 2 ** 32) >>> 0] as const;
+  const seedA = (Math.random() * 2 ** 32) >>> 0;
+  const seedB = (Math.random() * 2 ** 32) >>> 0;
   const keyOf = (event: AuditEvent): number =>
-    hashText(
-      event.source,
-      event.start,
-      event.end,
-      hashText(event.apiVersion, 0, event.apiVersion.length, seeds[0], seeds[1]),
-      seeds[1],
-    );
+    hashText(event.source, event.start, event.end, event.apiVersion, seedA, seedB);
   const keys = new Set<number>();
   // Insertion order in a ring, so eviction is O(1).
   const ring = new Float64Array(capacity).fill(-1);
@@ -65,22 +60,42 @@ export function createDedupe(capacity: number): Dedupe {
   };
 }
 
+/** The standard TextEncoder (every runtime has it), typed here as the core is built without DOM types. */
+interface Utf8Encoder {
+  encodeInto(source: string, destination: Uint8Array): { read: number; written: number };
+}
+const encoder = new (globalThis as unknown as { TextEncoder: new () => Utf8Encoder }).TextEncoder();
+/** Characters encoded at a time: at most 3 bytes each, plus 8 bytes of zeros to fill the last words. */
+const PIECE = 16_384;
+const bytes = new Uint8Array(PIECE * 3 + 8);
+const words = new Int32Array(bytes.buffer);
+
 /**
- * Two 32-bit multiplicative hashes of `text[start, end)`, two characters at a time, joined into one
- * 53-bit integer. `a` and `b` seed the lanes (a 53-bit result passed as `a` chains two texts).
+ * Two 32-bit multiplicative hashes of the UTF-8 bytes of `text[start, end)` and of `apiVersion`,
+ * four bytes at a time, joined into one 53-bit integer. The text is encoded piece by piece with
+ * TextEncoder, several times faster than reading it a character at a time. (Unpaired surrogates,
+ * which no decoded UTF-8 text holds, encode as U+FFFD, so they hash alike.)
  */
-function hashText(text: string, start: number, end: number, seedA: number, seedB: number): number {
-  let a = ((seedA ^ (seedA / 0x100000000)) >>> 0) ^ 0x811c9dc5;
-  let b = seedB ^ 0x9e3779b9 ^ (end - start);
-  let i = start;
-  for (; i + 1 < end; i += 2) {
-    const c = text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul((b ^ c) + ((b << 5) | (b >>> 27)), 0x5bd1e995);
-  }
-  if (i < end) {
-    a = Math.imul(a ^ text.charCodeAt(i), 0x01000193);
-    b = Math.imul((b ^ text.charCodeAt(i)) + ((b << 5) | (b >>> 27)), 0x5bd1e995);
+function hashText(text: string, start: number, end: number, apiVersion: string, seedA: number, seedB: number): number {
+  let a = seedA ^ 0x811c9dc5;
+  let b = seedB ^ 0x9e3779b9;
+  for (let i = 0; i < apiVersion.length; i++) a = Math.imul(a ^ apiVersion.charCodeAt(i), 0x01000193);
+  for (let at = start; at < end; ) {
+    let stop = Math.min(end, at + PIECE);
+    // Never split a surrogate pair between two pieces (each half would encode as U+FFFD).
+    if (stop < end && (text.charCodeAt(stop - 1) & 0xfc00) === 0xd800) stop--;
+    const { written } = encoder.encodeInto(text.slice(at, stop), bytes);
+    for (let i = written; i < written + 8; i++) bytes[i] = 0;
+    const n = (written + 3) >> 2;
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      a = Math.imul(a ^ (words[i] as number), 0x01000193);
+      b = Math.imul(b ^ (words[i + 1] as number), 0x5bd1e995);
+    }
+    if (i < n) a = Math.imul(a ^ (words[i] as number), 0x01000193);
+    // The piece's length, so that trailing zero bytes and piece boundaries count.
+    b = Math.imul(b ^ written, 0x5bd1e995);
+    at = stop;
   }
   // Final mixing (MurmurHash3's), so that every input bit reaches the bits kept.
   a ^= b;
