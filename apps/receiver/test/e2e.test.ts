@@ -99,6 +99,32 @@ describe.each(runtimes)('receiver on $name', (runtime) => {
     ]);
   });
 
+  it('cuts an event with a 300 KB requestURI to the default cap, keeping who, from where and the decision', async () => {
+    receiver = await startReceiver({ command });
+    const [item] = JSON.parse(batch(1, 'long-uri')).items as Record<string, unknown>[];
+    const event = {
+      ...item,
+      requestURI: `/api/v1/namespaces/ns-0/pods?pad=${'x'.repeat(300_000)}`,
+      impersonatedUser: { username: 'bob', groups: ['system:authenticated'] },
+      userAgent: 'kubectl/v1.33.0',
+      annotations: { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': '' },
+    };
+    const response = await postAudit(`${receiver.url}/audit`, JSON.stringify({ items: [event] }));
+    expect(await response.json()).toMatchObject({ written: 1 });
+    await receiver.waitFor(() => receiver?.lines.length === 1);
+    const [line] = receiver.lines as [string];
+    expect(Buffer.byteLength(line) + 1).toBeLessThanOrEqual(262_144);
+    const out = JSON.parse(line);
+    expect(out.requestURI).toMatch(/^\/api\/v1\/namespaces\/ns-0\/pods\?pad=x+\[\.\.\.\d+ bytes cut\]$/);
+    for (const key of ['user', 'impersonatedUser', 'sourceIPs', 'userAgent', 'objectRef', 'auditID'])
+      expect(out[key]).toEqual(event[key as keyof typeof event]);
+    expect(out.annotations).toEqual({
+      ...event.annotations,
+      'audit.k8s.io/truncated': 'true',
+      'kube-audit/cut': 'true',
+    });
+  });
+
   it('answers errors with short JSON and keeps serving', async () => {
     receiver = await startReceiver({ command });
     const bad = await postAudit(`${receiver.url}/`, '{"items":[');
