@@ -76,7 +76,11 @@ describe('kube-audit usage errors', () => {
     [['process', '--max-event-bytes', '-5', DEMO], '--max-event-bytes: missing value'],
     [
       ['process', '--max-event-bytes', '1k', DEMO],
-      '--max-event-bytes: must be a whole number from 0 to 1073741824 (got "1k")',
+      '--max-event-bytes: must be 0 or a whole number from 512 to 1073741824 (got "1k")',
+    ],
+    [
+      ['process', '--max-event-bytes', '100', DEMO],
+      '--max-event-bytes: must be 0 or a whole number from 512 to 1073741824 (got "100")',
     ],
     [
       ['process', '--dedupe-cache-size', '10', '--no-dedupe', DEMO],

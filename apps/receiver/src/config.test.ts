@@ -38,6 +38,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MAX_INFLIGHT_BYTES: '-1' })).toThrow(/^MAX_INFLIGHT_BYTES: must be a whole number/);
   });
 
+  it('takes MAX_EVENT_BYTES of 0 or at least 512, the smallest cap every event can be cut into', () => {
+    expect(loadConfig({ MAX_EVENT_BYTES: '0' }).maxEventBytes).toBe(0);
+    expect(loadConfig({ MAX_EVENT_BYTES: '512' }).maxEventBytes).toBe(512);
+    for (const value of ['1', '511', '-1', '1k'])
+      expect(() => loadConfig({ MAX_EVENT_BYTES: value })).toThrow(
+        `MAX_EVENT_BYTES: must be 0 or a whole number from 512 to 1073741824 (got "${value}")`,
+      );
+  });
+
   it('names a bad MAX_PENDING_BYTES and what it got; an empty *_FILE variable means unset', () => {
     expect(() => loadConfig({ MAX_PENDING_BYTES: '12' })).toThrow(
       'MAX_PENDING_BYTES: must be a whole number from 1024 to 1073741824 (got "12")',

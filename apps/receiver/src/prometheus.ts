@@ -41,7 +41,12 @@ export function createPrometheusMetrics(sink: Sink, options: PrometheusMetricsOp
     opts('kube_audit_events_dropped_total', 'Events dropped by the pipeline, by reason.', ['reason']),
   );
   const invalid = new Counter(opts('kube_audit_events_invalid_total', 'Items that were not valid audit events.'));
-  const truncated = new Counter(opts('kube_audit_events_truncated_total', 'Events cut to MAX_EVENT_BYTES.'));
+  const truncated = new Counter(
+    opts('kube_audit_events_truncated_total', 'Events over MAX_EVENT_BYTES: bodies dropped, or cut down.'),
+  );
+  const cut = new Counter(
+    opts('kube_audit_events_cut_total', 'Events still over MAX_EVENT_BYTES without bodies, cut down (kube-audit/cut).'),
+  );
   const redacted = new Counter(opts('kube_audit_events_redacted_total', 'Events with redacted values.'));
   const batchEvents = new Histogram({
     ...opts('kube_audit_batch_events', 'Items per received batch.'),
@@ -86,6 +91,7 @@ export function createPrometheusMetrics(sink: Sink, options: PrometheusMetricsOp
       dropped.inc({ reason: 'duplicate' }, result.dropped.duplicate);
       invalid.inc(result.invalid);
       truncated.inc(result.truncated);
+      cut.inc(result.cut);
       redacted.inc(result.redacted);
       batchEvents.observe(result.received);
     },

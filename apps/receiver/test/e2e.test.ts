@@ -56,6 +56,77 @@ describe.each(runtimes)('receiver on $name', (runtime) => {
     expect(receiver.logs.every((log) => typeof log.level === 'string' && typeof log.msg === 'string')).toBe(true);
   });
 
+  it('writes a Secret read that reuses an earlier request’s auditID, and drops only a true re-send', async () => {
+    // kube-apiserver takes the client's Audit-ID header as the auditID unchanged (withAuditInit,
+    // k8s.io/apiserver pkg/endpoints/filters/audit_init.go): `kubectl get cm x` and then
+    // `kubectl get secret admin-token`, both with `Audit-ID: chosen`, give two events alike in
+    // auditID and stage.
+    receiver = await startReceiver({ command });
+    const event = (requestURI: string, objectRef: Record<string, string>) => ({
+      level: 'Metadata',
+      auditID: 'chosen',
+      stage: 'ResponseComplete',
+      requestURI,
+      verb: 'get',
+      user: { username: 'mallory', groups: ['system:authenticated'] },
+      sourceIPs: ['10.0.0.9'],
+      objectRef: { ...objectRef, apiVersion: 'v1' },
+      responseStatus: { metadata: {}, code: 200 },
+      requestReceivedTimestamp: '2026-11-27T05:00:00.000000Z',
+      stageTimestamp: '2026-11-27T05:00:00.001000Z',
+    });
+    const list = (items: unknown[]) => JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items });
+    const harmless = list([
+      event('/api/v1/namespaces/default/configmaps/x', { resource: 'configmaps', namespace: 'default', name: 'x' }),
+    ]);
+    const secretRead = list([
+      event('/api/v1/namespaces/kube-system/secrets/admin-token', {
+        resource: 'secrets',
+        namespace: 'kube-system',
+        name: 'admin-token',
+      }),
+    ]);
+    for (const [body, written, duplicate] of [
+      [harmless, 1, 0],
+      [secretRead, 1, 0],
+      [secretRead, 0, 1], // the API server's retry of the same batch
+    ] as const) {
+      const response = await postAudit(`${receiver.url}/audit`, body);
+      expect(await response.json()).toMatchObject({ written, dropped: { duplicate } });
+    }
+    await receiver.waitFor(() => receiver?.lines.length === 2);
+    expect(receiver.lines.map((line) => JSON.parse(line).requestURI)).toEqual([
+      '/api/v1/namespaces/default/configmaps/x',
+      '/api/v1/namespaces/kube-system/secrets/admin-token',
+    ]);
+  });
+
+  it('cuts an event with a 300 KB requestURI to the default cap, keeping who, from where and the decision', async () => {
+    receiver = await startReceiver({ command });
+    const [item] = JSON.parse(batch(1, 'long-uri')).items as Record<string, unknown>[];
+    const event = {
+      ...item,
+      requestURI: `/api/v1/namespaces/ns-0/pods?pad=${'x'.repeat(300_000)}`,
+      impersonatedUser: { username: 'bob', groups: ['system:authenticated'] },
+      userAgent: 'kubectl/v1.33.0',
+      annotations: { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': '' },
+    };
+    const response = await postAudit(`${receiver.url}/audit`, JSON.stringify({ items: [event] }));
+    expect(await response.json()).toMatchObject({ written: 1 });
+    await receiver.waitFor(() => receiver?.lines.length === 1);
+    const [line] = receiver.lines as [string];
+    expect(Buffer.byteLength(line) + 1).toBeLessThanOrEqual(262_144);
+    const out = JSON.parse(line);
+    expect(out.requestURI).toMatch(/^\/api\/v1\/namespaces\/ns-0\/pods\?pad=x+\[\.\.\.\d+ bytes cut\]$/);
+    for (const key of ['user', 'impersonatedUser', 'sourceIPs', 'userAgent', 'objectRef', 'auditID'])
+      expect(out[key]).toEqual(event[key as keyof typeof event]);
+    expect(out.annotations).toEqual({
+      ...event.annotations,
+      'audit.k8s.io/truncated': 'true',
+      'kube-audit/cut': 'true',
+    });
+  });
+
   it('answers errors with short JSON and keeps serving', async () => {
     receiver = await startReceiver({ command });
     const bad = await postAudit(`${receiver.url}/`, '{"items":[');

@@ -20,6 +20,7 @@ const DOCUMENTED_METRICS: [string, MetricType, string[]][] = [
   ['kube_audit_events_dropped_total', 'counter', ['reason']],
   ['kube_audit_events_invalid_total', 'counter', []],
   ['kube_audit_events_truncated_total', 'counter', []],
+  ['kube_audit_events_cut_total', 'counter', []],
   ['kube_audit_events_redacted_total', 'counter', []],
   ['kube_audit_batch_events', 'histogram', []],
   ['kube_audit_request_duration_seconds', 'histogram', []],
@@ -47,8 +48,8 @@ afterAll(() => rmSync(policyFile, { force: true }));
 
 /**
  * One batch of each kind of item: 4 plain events, a watch the policy drops, a Secret create whose
- * data is redacted, an event over MAX_EVENT_BYTES that is truncated, and 2 items that are not
- * audit events.
+ * data is redacted, an event over MAX_EVENT_BYTES that is truncated, one still too long without
+ * bodies that is cut down, and 2 items that are not audit events.
  */
 const BATCH = eventList([
   ...Array.from({ length: 4 }, (_, i) => auditEvent(`plain-${i}`)),
@@ -67,6 +68,7 @@ const BATCH = eventList([
     objectRef: { resource: 'configmaps', namespace: 'default', name: 'big', apiVersion: 'v1' },
     requestObject: { kind: 'ConfigMap', apiVersion: 'v1', data: { blob: 'x'.repeat(2 * MAX_EVENT_BYTES) } },
   }),
+  auditEvent('cut-0', { userAgent: 'u'.repeat(2 * MAX_EVENT_BYTES) }),
   { auditID: 'no-stage' },
   'not an object',
 ]);
@@ -120,14 +122,14 @@ describe.each(runtimes)('/metrics on $name', ({ command }) => {
     const before = await scrape(r);
 
     const first = await postAudit(`${r.url}/audit`, BATCH);
-    expect(await first.json()).toEqual({ received: 9, written: 6, dropped: { policy: 1, duplicate: 0 }, invalid: 2 });
+    expect(await first.json()).toEqual({ received: 10, written: 7, dropped: { policy: 1, duplicate: 0 }, invalid: 2 });
     const mid = await scrape(r);
     // The API server's retry of the same batch: every written event is now a duplicate.
     const retry = await postAudit(`${r.url}/audit`, BATCH);
-    expect(await retry.json()).toEqual({ received: 9, written: 0, dropped: { policy: 1, duplicate: 6 }, invalid: 2 });
+    expect(await retry.json()).toEqual({ received: 10, written: 0, dropped: { policy: 1, duplicate: 7 }, invalid: 2 });
     expect((await postAudit(`${r.url}/audit`, '{"items":[')).status).toBe(400);
     expect((await postAudit(`${r.url}/audit`, '[]', { 'content-type': 'text/plain' })).status).toBe(415);
-    await r.waitFor(() => r.lines.length === 6);
+    await r.waitFor(() => r.lines.length === 7);
     const after = await scrape(r);
 
     const delta = (from: Map<string, MetricFamily>, to: Map<string, MetricFamily>) =>
@@ -135,27 +137,29 @@ describe.each(runtimes)('/metrics on $name', ({ command }) => {
         return sampleValue(to, name, labels) - safeValue(from, name, labels);
       };
     const firstBatch = delta(before, mid);
-    expect(firstBatch('kube_audit_events_received_total')).toBe(9);
-    expect(firstBatch('kube_audit_events_written_total')).toBe(6);
+    expect(firstBatch('kube_audit_events_received_total')).toBe(10);
+    expect(firstBatch('kube_audit_events_written_total')).toBe(7);
     expect(firstBatch('kube_audit_events_dropped_total', { reason: 'policy' })).toBe(1);
     expect(firstBatch('kube_audit_events_dropped_total', { reason: 'duplicate' })).toBe(0);
     expect(firstBatch('kube_audit_events_invalid_total')).toBe(2);
-    expect(firstBatch('kube_audit_events_truncated_total')).toBe(1);
+    expect(firstBatch('kube_audit_events_truncated_total')).toBe(2);
+    expect(firstBatch('kube_audit_events_cut_total')).toBe(1);
     expect(firstBatch('kube_audit_events_redacted_total')).toBe(1);
 
     const rest = delta(mid, after);
-    expect(rest('kube_audit_events_received_total')).toBe(9);
+    expect(rest('kube_audit_events_received_total')).toBe(10);
     expect(rest('kube_audit_events_written_total')).toBe(0);
     expect(rest('kube_audit_events_dropped_total', { reason: 'policy' })).toBe(1);
-    expect(rest('kube_audit_events_dropped_total', { reason: 'duplicate' })).toBe(6);
+    expect(rest('kube_audit_events_dropped_total', { reason: 'duplicate' })).toBe(7);
     expect(rest('kube_audit_events_invalid_total')).toBe(2);
     expect(rest('kube_audit_events_truncated_total')).toBe(0);
+    expect(rest('kube_audit_events_cut_total')).toBe(0);
     // (Redaction runs before dedupe, so the retry's Secret is counted as redacted again.)
 
     const all = delta(before, after);
-    // Two batches of 9 items; the 400 and the 415 carried no batch.
+    // Two batches of 10 items; the 400 and the 415 carried no batch.
     expect(all('kube_audit_batch_events_count')).toBe(2);
-    expect(all('kube_audit_batch_events_sum')).toBe(18);
+    expect(all('kube_audit_batch_events_sum')).toBe(20);
     expect(all('kube_audit_batch_events_bucket', { le: '10' })).toBe(2);
     expect(all('kube_audit_batch_events_bucket', { le: '1' })).toBe(0);
     // Requests are counted once answered: two scrapes, two 200s, a 400 and a 415.
@@ -173,9 +177,13 @@ describe.each(runtimes)('/metrics on $name', ({ command }) => {
       'plain-3',
       'secret-0',
       'large-0',
+      'cut-0',
     ]);
     expect(lines[4]?.annotations?.['kube-audit/redacted']).toBe('true');
     expect(lines[5]?.annotations?.['audit.k8s.io/truncated']).toBe('true');
+    expect(lines[5]?.annotations?.['kube-audit/cut']).toBeUndefined();
+    expect(lines[6]?.annotations).toMatchObject({ 'audit.k8s.io/truncated': 'true', 'kube-audit/cut': 'true' });
+    for (const line of r.lines) expect(Buffer.byteLength(line) + 1).toBeLessThanOrEqual(MAX_EVENT_BYTES);
   });
 });
 

@@ -1,22 +1,17 @@
 /**
  * @module
  * Drops retry duplicates. The API server re-sends a whole batch when an answer is lost or late,
- * so an event seen again is recognised by (auditID, stage): not auditID alone, since one request
- * yields an event per stage under the same auditID.
+ * and a re-sent batch carries the same events byte for byte, so an event is recognised by all of
+ * its received text. Never by (auditID, stage) alone: the API server takes a client's `Audit-ID`
+ * header as the auditID unchanged (`withAuditInit`, k8s.io/apiserver
+ * pkg/endpoints/filters/audit_init.go), so a client could otherwise have its next request dropped
+ * as "a duplicate" of a harmless one.
  */
 import type { AuditEvent } from './event';
-import type { Stage } from './schema';
 
-const STAGE_BITS: Readonly<Record<Stage, number>> = {
-  RequestReceived: 1,
-  ResponseStarted: 2,
-  ResponseComplete: 4,
-  Panic: 8,
-};
-
-/** A cache of recently seen (auditID, stage) pairs; see {@link createDedupe}. */
+/** A cache of recently seen events; see {@link createDedupe}. */
 export interface Dedupe {
-  /** True when the event was seen recently; otherwise it is remembered and false is returned. */
+  /** True when the same event (the same received text) was seen recently; otherwise it is remembered and false is returned. */
   seen(event: AuditEvent): boolean;
   /** Forget events, e.g. when their lines could not be written, so that a retry is not dropped. */
   forget(events: Iterable<AuditEvent>): void;
@@ -24,25 +19,28 @@ export interface Dedupe {
 }
 
 /**
- * A bounded cache of the most recent `capacity` keys (oldest evicted first).
+ * A bounded cache of the most recent `capacity` events (oldest evicted first).
  *
  * @example
  * const dedupe = createDedupe(10_000);
  * const fresh = events.filter((event) => !dedupe.seen(event));
  */
 export function createDedupe(capacity: number): Dedupe {
-  // Keys are 53-bit hashes of (stage, auditID): numbers, so that remembering an event keeps no
-  // string alive (an auditID is a slice of its request's body, and a copy per event costs more
-  // than hashing it). With a per-process random seed, two different keys collide with odds of
-  // about capacity / 2^53 per event: 1 in 10^12 at the default size.
-  const seed = (Math.random() * 2 ** 32) >>> 0;
+  // Keys are 53-bit hashes of the event's received text and apiVersion: numbers, so that
+  // remembering an event keeps no string alive (an event is a slice of its request's body). Both
+  // lanes start from per-process random seeds; two different events collide with odds of about
+  // capacity / 2^53 per event: 1 in 10^12 at the default size.
+  const seedA = (Math.random() * 2 ** 32) >>> 0;
+  const seedB = (Math.random() * 2 ** 32) >>> 0;
+  const keyOf = (event: AuditEvent): number =>
+    hashText(event.source, event.start, event.end, event.apiVersion, seedA, seedB);
   const keys = new Set<number>();
   // Insertion order in a ring, so eviction is O(1).
   const ring = new Float64Array(capacity).fill(-1);
   let next = 0;
   return {
     seen(event) {
-      const key = hashKey(event.auditID, STAGE_BITS[event.stage], seed);
+      const key = keyOf(event);
       if (keys.has(key)) return true;
       const oldest = ring[next] as number;
       if (oldest >= 0) keys.delete(oldest);
@@ -54,7 +52,7 @@ export function createDedupe(capacity: number): Dedupe {
     forget(events) {
       // The ring still holds a forgotten key; when its slot comes round it may drop a re-added copy
       // early, which only makes dedupe less eager, never drops an unseen event.
-      for (const event of events) keys.delete(hashKey(event.auditID, STAGE_BITS[event.stage], seed));
+      for (const event of events) keys.delete(keyOf(event));
     },
     get size() {
       return keys.size;
@@ -62,22 +60,45 @@ export function createDedupe(capacity: number): Dedupe {
   };
 }
 
-/** Two 32-bit multiplicative hashes of the characters, two at a time, joined into one 53-bit integer. */
-function hashKey(auditID: string, stage: number, seed: number): number {
-  let a = 0x811c9dc5 ^ seed ^ stage;
-  let b = 0x9e3779b9 ^ stage;
-  const n = auditID.length;
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
-    const c = auditID.charCodeAt(i) | (auditID.charCodeAt(i + 1) << 16);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-  }
-  if (i < n) {
-    a = Math.imul(a ^ auditID.charCodeAt(i), 0x01000193);
-    b = Math.imul(b ^ auditID.charCodeAt(i), 0x5bd1e995);
+/** The standard TextEncoder (every runtime has it), typed here as the core is built without DOM types. */
+interface Utf8Encoder {
+  encodeInto(source: string, destination: Uint8Array): { read: number; written: number };
+}
+const encoder = new (globalThis as unknown as { TextEncoder: new () => Utf8Encoder }).TextEncoder();
+/** Characters encoded at a time: at most 3 bytes each, plus 8 bytes of zeros to fill the last words. */
+const PIECE = 16_384;
+const bytes = new Uint8Array(PIECE * 3 + 8);
+const words = new Int32Array(bytes.buffer);
+
+/**
+ * Two 32-bit multiplicative hashes of the UTF-8 bytes of `text[start, end)` and of `apiVersion`,
+ * four bytes at a time, joined into one 53-bit integer. The text is encoded piece by piece with
+ * TextEncoder, several times faster than reading it a character at a time. (Unpaired surrogates,
+ * which no decoded UTF-8 text holds, encode as U+FFFD, so they hash alike.)
+ */
+function hashText(text: string, start: number, end: number, apiVersion: string, seedA: number, seedB: number): number {
+  let a = seedA ^ 0x811c9dc5;
+  let b = seedB ^ 0x9e3779b9;
+  for (let i = 0; i < apiVersion.length; i++) a = Math.imul(a ^ apiVersion.charCodeAt(i), 0x01000193);
+  for (let at = start; at < end; ) {
+    let stop = Math.min(end, at + PIECE);
+    // Never split a surrogate pair between two pieces (each half would encode as U+FFFD).
+    if (stop < end && (text.charCodeAt(stop - 1) & 0xfc00) === 0xd800) stop--;
+    const { written } = encoder.encodeInto(text.slice(at, stop), bytes);
+    for (let i = written; i < written + 8; i++) bytes[i] = 0;
+    const n = (written + 3) >> 2;
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      a = Math.imul(a ^ (words[i] as number), 0x01000193);
+      b = Math.imul(b ^ (words[i + 1] as number), 0x5bd1e995);
+    }
+    if (i < n) a = Math.imul(a ^ (words[i] as number), 0x01000193);
+    // The piece's length, so that trailing zero bytes and piece boundaries count.
+    b = Math.imul(b ^ written, 0x5bd1e995);
+    at = stop;
   }
   // Final mixing (MurmurHash3's), so that every input bit reaches the bits kept.
+  a ^= b;
   a ^= a >>> 16;
   a = Math.imul(a, 0x85ebca6b);
   a ^= a >>> 13;

@@ -60,4 +60,4 @@ export {
   type SettingValues,
   settingParsers,
 } from './settings';
-export { TRUNCATED_ANNOTATION } from './truncate';
+export { CUT_ANNOTATION, MIN_MAX_EVENT_BYTES, TRUNCATED_ANNOTATION } from './truncate';

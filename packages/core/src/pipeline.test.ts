@@ -4,6 +4,7 @@ import { FIXTURES, REAL, realFixtureFiles } from '../../../test/support/fixtures
 import { parsePayload } from './parse';
 import { createPipeline, type PipelineOptions } from './pipeline';
 import { createPolicyChecker, parsePolicy, policyRequestOf } from './policy';
+import { maskExecCommands } from './redact';
 import type { Level, Stage } from './schema';
 
 type Json = Record<string, unknown>;
@@ -152,6 +153,26 @@ describe('policy step', () => {
     }
   });
 
+  it('decides a request with "objectRef": null by its path, not by the last one cached', () => {
+    // A null objectRef is a non-resource request (policyRequestOf; the API server's RequestInfo has
+    // IsResourceRequest false and matches nonResourceURLs against the path: k8s.io/apiserver
+    // pkg/audit/policy/checker.go ruleMatchesNonResource / ruleMatchesResource).
+    const { policy } = parsePolicy(
+      JSON.stringify({
+        apiVersion: 'audit.k8s.io/v1',
+        kind: 'Policy',
+        rules: [{ level: 'None', nonResourceURLs: ['/healthz'] }, { level: 'Metadata' }],
+      }),
+    );
+    const pipeline = createPipeline({ policy, dedupeCacheSize: 0 });
+    const nonResource = (requestURI: string) => base({ requestURI, objectRef: null, level: 'Metadata' });
+    const result = pipeline.process(
+      parsePayload(list([nonResource('/healthz'), nonResource('/api/v1/namespaces/kube-system/secrets/admin-token')])),
+    );
+    expect(result.dropped.policy).toBe(1);
+    expect(JSON.parse(result.lines).requestURI).toBe('/api/v1/namespaces/kube-system/secrets/admin-token');
+  });
+
   it('never raises an event’s level', () => {
     const { policy } = parsePolicy(policyYaml('RequestResponse'));
     const { out } = run([base({ level: 'Metadata' })], { policy });
@@ -234,6 +255,134 @@ describe('redaction step', () => {
     expect(out[1]?.responseObject).toEqual(redactedSecret);
   });
 
+  it('redacts Secrets in Table rows, as `kubectl get secrets` asks for them', () => {
+    // k8s.io/apimachinery pkg/apis/meta/v1 types.go: Table{metadata, columnDefinitions, rows} and
+    // TableRow{cells, conditions, object}; `object` is a PartialObjectMetadata (includeObject=
+    // Metadata, kubectl's default) or the whole object (includeObject=Object).
+    const { kind: _k, apiVersion: _a, ...plain } = secret;
+    const partial = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: secret.metadata };
+    const table = (objects: unknown[]) => ({
+      kind: 'Table',
+      apiVersion: 'meta.k8s.io/v1',
+      metadata: { resourceVersion: '42' },
+      columnDefinitions: [{ name: 'Name', type: 'string', format: 'name', description: 'Name', priority: 0 }],
+      rows: objects.map((object) => ({ cells: ['s1', 'Opaque', 2, '5d'], object })),
+    });
+    const listSecrets = {
+      verb: 'list',
+      requestURI: '/api/v1/namespaces/default/secrets?limit=500',
+      objectRef: { resource: 'secrets', namespace: 'default', apiVersion: 'v1' },
+    };
+    const { out } = run([
+      base({ ...listSecrets, responseObject: table([partial, secret, plain]) }),
+      // The same Table found by its rows' kinds, whatever the objectRef says.
+      base({ responseObject: table([secret]) }),
+    ]);
+    const redactedPartial = { ...partial, metadata: redactedSecret.metadata };
+    const { kind: _k2, apiVersion: _a2, ...redactedPlain } = redactedSecret;
+    expect(out[0]?.responseObject).toEqual(table([redactedPartial, redactedSecret, redactedPlain]));
+    expect(out[1]?.responseObject).toEqual(table([redactedSecret]));
+    expect(out.map((line) => (line.annotations as Json)['kube-audit/redacted'])).toEqual(['true', 'true']);
+  });
+
+  it('redacts the object of watch events, and Secrets inside a List of other kinds', () => {
+    // metav1.WatchEvent{type, object} (pkg/apis/meta/v1 watch.go); a v1 List holds any kinds.
+    const { out } = run([
+      base({ verb: 'watch', objectRef: secretRef, responseObject: { type: 'ADDED', object: secret } }),
+      base({ verb: 'watch', responseObject: { type: 'MODIFIED', object: secret } }),
+      base({
+        responseObject: { kind: 'List', apiVersion: 'v1', items: [{ kind: 'ConfigMap', data: { a: 'b' } }, secret] },
+      }),
+    ]);
+    expect(out[0]?.responseObject).toEqual({ type: 'ADDED', object: redactedSecret });
+    expect(out[1]?.responseObject).toEqual({ type: 'MODIFIED', object: redactedSecret });
+    expect(out[2]?.responseObject).toEqual({
+      kind: 'List',
+      apiVersion: 'v1',
+      items: [{ kind: 'ConfigMap', data: { a: 'b' } }, redactedSecret],
+    });
+  });
+
+  it('takes a body of containers nested thousands deep without running out of stack', () => {
+    // Real containers nest one level (a row's object, a list's item, a watch event's object); the
+    // search stops a few levels down, so a hostile body costs no recursion.
+    const body = `${'{"type":"ADDED","object":'.repeat(5000)}${JSON.stringify(secret)}${'}'.repeat(5000)}`;
+    for (const objectRef of [secretRef, base().objectRef]) {
+      const text = list([base({ objectRef, responseObject: 'BODY' })]).replace('"BODY"', body);
+      const result = createPipeline().process(parsePayload(text));
+      expect(result).toMatchObject({ written: 1, invalid: 0 });
+    }
+  });
+
+  it('redacts json-patch ops that write a whole Secret (path "") and token patches', () => {
+    // RFC 6901: "" is the whole document; RFC 6902 `test` ops carry a value too.
+    const patch = [
+      { op: 'replace', path: '', value: secret },
+      { op: 'test', path: '/data/password', value: 'c2VjcmV0' },
+      { op: 'move', from: '/data/a', path: '/data/b' },
+    ];
+    const { out } = run([
+      base({ verb: 'patch', objectRef: secretRef, requestObject: patch }),
+      base({
+        verb: 'create',
+        objectRef: { resource: 'tokenreviews', apiGroup: 'authentication.k8s.io', apiVersion: 'v1' },
+        requestObject: [
+          { op: 'add', path: '/spec/token', value: 'eyJhbGciOi' },
+          { op: 'add', path: '/spec', value: { token: 'eyJhbGciOi', audiences: ['api'] } },
+        ],
+      }),
+    ]);
+    expect(out[0]?.requestObject).toEqual([
+      { op: 'replace', path: '', value: redactedSecret },
+      { op: 'test', path: '/data/password', value: '[REDACTED]' },
+      { op: 'move', from: '/data/a', path: '/data/b' },
+    ]);
+    expect(out[1]?.requestObject).toEqual([
+      { op: 'add', path: '/spec/token', value: '[REDACTED]' },
+      { op: 'add', path: '/spec', value: { token: '[REDACTED]', audiences: ['api'] } },
+    ]);
+  });
+
+  it('redacts the values of mutating-webhook patch annotations on Secrets', () => {
+    // k8s.io/apiserver pkg/admission/plugin/webhook/mutating/dispatcher.go: the annotation
+    // `patch.webhook.admission.k8s.io/round_<r>_index_<i>` holds the JSON of
+    // PatchAuditAnnotation{configuration, webhook, patch, patchType}, logged at level >= Request.
+    const value = (patch: unknown) =>
+      JSON.stringify({ configuration: 'inject', webhook: 'inject.example.com', patch, patchType: 'JSONPatch' });
+    const annotations = {
+      'patch.webhook.admission.k8s.io/round_0_index_0': value([
+        { op: 'add', path: '/data/injected', value: 'c2VjcmV0' },
+        { op: 'add', path: '/metadata/labels/x', value: 'y' },
+      ]),
+      'patch.webhook.admission.k8s.io/round_1_index_2': value([{ op: 'replace', path: '', value: secret }]),
+      'patch.webhook.admission.k8s.io/round_0_index_3': '{not json',
+      'mutation.webhook.admission.k8s.io/round_0_index_0':
+        '{"configuration":"inject","webhook":"inject.example.com","mutated":true}',
+    };
+    const event = base({ verb: 'create', objectRef: secretRef, annotations });
+    const expected = {
+      ...annotations,
+      'patch.webhook.admission.k8s.io/round_0_index_0': value([
+        { op: 'add', path: '/data/injected', value: '[REDACTED]' },
+        { op: 'add', path: '/metadata/labels/x', value: 'y' },
+      ]),
+      'patch.webhook.admission.k8s.io/round_1_index_2': value([{ op: 'replace', path: '', value: redactedSecret }]),
+      'patch.webhook.admission.k8s.io/round_0_index_3': '[REDACTED]',
+      'kube-audit/redacted': 'true',
+    };
+    expect(run([event]).out[0]?.annotations).toEqual(expected);
+    // A receiver Policy that lowers the level below Request drops them, as the API server logs
+    // them only at level >= Request (AddAnnotationWithLevel(…, LevelRequest) in dispatcher.go).
+    const { policy } = parsePolicy(policyYaml('Metadata'));
+    expect(run([event], { policy }).out[0]?.annotations).toEqual({
+      'mutation.webhook.admission.k8s.io/round_0_index_0':
+        annotations['mutation.webhook.admission.k8s.io/round_0_index_0'],
+    });
+    // The same annotation on a ConfigMap is no credential.
+    const configMap = base({ verb: 'create', annotations });
+    expect(run([configMap]).out[0]?.annotations).toEqual(annotations);
+  });
+
   it('redacts json-patch values written under /data', () => {
     const patch = [
       { op: 'replace', path: '/data/password', value: 'bmV3' },
@@ -303,6 +452,37 @@ describe('redaction step', () => {
     expect(out[0]?.annotations).toEqual({ 'kube-audit/redacted': 'true' });
   });
 
+  it('masks exec commands whose parameter name or path is percent-encoded, as Go decodes them', () => {
+    // kube-apiserver reads exec options from req.URL.Query(): Go's url.ParseQuery (net/url url.go
+    // parseQuery) decodes each name with QueryUnescape, so comm%61nd=… and %63ommand=… are
+    // `command`, while command+=… is "command " (a `+` is a space) and c%6=… an invalid escape,
+    // which ParseQuery skips. Paths are matched decoded (PathUnescape) and with a trailing slash.
+    const exec = (requestURI: string, subresource = 'exec') =>
+      base({ verb: 'create', requestURI, objectRef: { resource: 'pods', namespace: 'd', name: 'p', subresource } });
+    const uris = [
+      '/api/v1/namespaces/d/pods/p/exec?comm%61nd=cat&%63%6F%6D%6D%61%6E%64=%2Fetc%2Fshadow&command+=x&c%6=y',
+      '/api/v1/namespaces/d/pods/p/ex%65c?command=id',
+      '/api/v1/namespaces/d/pods/p/attach/?command=id',
+    ];
+    const { out } = run(
+      [...uris.map((uri) => exec(uri)), exec('/api/v1/namespaces/d/pods/p/portforward?command=keep', 'portforward')],
+      { redactExecCommands: true },
+    );
+    expect(out.map((line) => line.requestURI)).toEqual([
+      '/api/v1/namespaces/d/pods/p/exec?comm%61nd=[REDACTED]&%63%6F%6D%6D%61%6E%64=[REDACTED]&command+=x&c%6=y',
+      '/api/v1/namespaces/d/pods/p/ex%65c?command=[REDACTED]',
+      '/api/v1/namespaces/d/pods/p/attach/?command=[REDACTED]',
+      '/api/v1/namespaces/d/pods/p/portforward?command=keep',
+    ]);
+    // The objectRef's subresource decides too, whatever the path looks like.
+    expect(run([exec('/weird/path?command=id')], { redactExecCommands: true }).out[0]?.requestURI).toBe(
+      '/weird/path?command=[REDACTED]',
+    );
+    expect(maskExecCommands('/api/v1/namespaces/d/pods/p/exec?comm%61nd=id')).toBe(
+      '/api/v1/namespaces/d/pods/p/exec?comm%61nd=[REDACTED]',
+    );
+  });
+
   it('changes nothing else in the event, and nothing at all with REDACT=off', () => {
     const event = base({
       objectRef: secretRef,
@@ -342,6 +522,33 @@ describe('dedupe step', () => {
     const again = pipeline.process(parsePayload(body));
     expect(again.written).toBe(0);
     expect(again.dropped.duplicate).toBe(2);
+  });
+
+  it('writes an event that reuses a remembered (auditID, stage) but differs from it', () => {
+    // kube-apiserver takes the client's Audit-ID header as the auditID unchanged (withAuditInit,
+    // k8s.io/apiserver pkg/endpoints/filters/audit_init.go): a client picks it, so it is no key.
+    const pipeline = createPipeline();
+    const harmless = base({ auditID: 'chosen', requestURI: '/api/v1/namespaces/default/configmaps/x' });
+    const secretRead = base({
+      auditID: 'chosen',
+      requestURI: '/api/v1/namespaces/kube-system/secrets/admin-token',
+      objectRef: { resource: 'secrets', namespace: 'kube-system', name: 'admin-token', apiVersion: 'v1' },
+    });
+    expect(pipeline.process(parsePayload(list([harmless]))).written).toBe(1);
+    const second = pipeline.process(parsePayload(list([secretRead])));
+    expect(second).toMatchObject({ written: 1, dropped: { duplicate: 0 } });
+    expect(JSON.parse(second.lines).requestURI).toBe('/api/v1/namespaces/kube-system/secrets/admin-token');
+    // One byte apart is another event too; the very same bytes, in another batch, are a re-send.
+    expect(pipeline.process(parsePayload(list([{ ...harmless, verb: 'gat' }]))).written).toBe(1);
+    const resent = pipeline.process(parsePayload(list([base({ auditID: 'other' }), secretRead])));
+    expect(resent).toMatchObject({ written: 1, dropped: { duplicate: 1 } });
+  });
+
+  it('tells the same item apart under another apiVersion of its list', () => {
+    const pipeline = createPipeline();
+    const body = list([base()]);
+    expect(pipeline.process(parsePayload(body)).written).toBe(1);
+    expect(pipeline.process(parsePayload(body.replace('audit.k8s.io/v1', 'audit.k8s.io/v1beta1'))).written).toBe(1);
   });
 
   it('passes two stages of one request', () => {
@@ -397,7 +604,7 @@ describe('truncation step', () => {
     expect(run([event], { maxEventBytes: 3000 }).result.truncated).toBe(0);
   });
 
-  it('cuts a huge event without bodies down to who did what, instead of dropping it', () => {
+  it('cuts a huge event without bodies down to who did what, shortening long strings, instead of dropping it', () => {
     const event = base({
       userAgent: 'u'.repeat(5000),
       user: { username: 'alice', groups: ['g'], extra: { a: ['b'] } },
@@ -415,12 +622,13 @@ describe('truncation step', () => {
       stage: 'ResponseComplete',
       requestURI: '/api/v1/namespaces/default/pods/p1',
       verb: 'get',
-      user: { username: 'alice' },
+      user: { username: 'alice', groups: ['g'] },
+      userAgent: expect.stringMatching(/^u+\[\.\.\.\d+ bytes cut\]$/),
       objectRef: { resource: 'pods', namespace: 'default', name: 'p1', apiVersion: 'v1' },
       responseStatus: { code: 403 },
       requestReceivedTimestamp: '2026-11-27T05:00:00.000000Z',
       stageTimestamp: '2026-11-27T05:00:00.000001Z',
-      annotations: { 'kube-audit/cluster': 'c1', 'audit.k8s.io/truncated': 'true' },
+      annotations: { 'kube-audit/cluster': 'c1', 'audit.k8s.io/truncated': 'true', 'kube-audit/cut': 'true' },
     });
   });
 

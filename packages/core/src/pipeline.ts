@@ -12,16 +12,16 @@ import { createEventChecker, type EventChecker } from './internal/event-policy';
 import { KEEP, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
 import type { ParsedPayload } from './parse';
 import { createPolicyChecker } from './policy';
-import { createRedactor, REDACTED_ANNOTATION, type Redactor } from './redact';
+import { createRedactor, PATCH_ANNOTATION_PREFIX, REDACTED_ANNOTATION, type Redactor } from './redact';
 import type { Level, Policy } from './schema';
-import { serializeEvent } from './serialize';
-import { cutDown, dropBodies, exceeds } from './truncate';
+import { prefixOf, serializeEvent } from './serialize';
+import { cutDown, dropBodies, exceeds, MIN_MAX_EVENT_BYTES } from './truncate';
 
 /** The annotation naming the cluster an event came from (the `cluster` option). */
 export const CLUSTER_ANNOTATION = 'kube-audit/cluster';
 /** The default line-size cap: 256 KiB, Loki's default line limit. */
 export const DEFAULT_MAX_EVENT_BYTES = 262_144;
-/** The default number of (auditID, stage) pairs the dedupe step remembers. */
+/** The default number of recent events the dedupe step remembers. */
 export const DEFAULT_DEDUPE_CACHE_SIZE = 10_000;
 /** Characters per piece of `BatchResult.chunks`. */
 const CHUNK_LENGTH = 1 << 20;
@@ -34,11 +34,11 @@ export interface PipelineOptions {
   redact?: boolean;
   /** Also mask `command=` values of exec/attach URIs. @default false */
   redactExecCommands?: boolean;
-  /** Recent (auditID, stage) pairs remembered to drop retries; 0 turns dedupe off. @default 10000 */
+  /** Recent events remembered (by their received bytes) to drop retries; 0 turns dedupe off. @default 10000 */
   dedupeCacheSize?: number;
   /** Cluster name added as the `kube-audit/cluster` annotation. @default none */
   cluster?: string;
-  /** Line-size cap in bytes; 0 = none. @default 262144 */
+  /** Line-size cap in bytes, the newline included; 0 = none, else at least 512. @default 262144 */
   maxEventBytes?: number;
 }
 
@@ -61,7 +61,10 @@ export interface BatchResult {
   readonly written: number;
   readonly dropped: { readonly policy: number; readonly duplicate: number };
   readonly invalid: number;
+  /** Events over `maxEventBytes`: their bodies dropped (at level Request and above), or cut down. */
   readonly truncated: number;
+  /** Of those, events still too long without bodies, cut down to who did what (`kube-audit/cut`). */
+  readonly cut: number;
   readonly redacted: number;
   /** The events written, in order (for `release`, or for tools that want them). */
   readonly events: readonly AuditEvent[];
@@ -98,6 +101,8 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
   const dedupeSize = options.dedupeCacheSize ?? DEFAULT_DEDUPE_CACHE_SIZE;
   const dedupe: Dedupe | undefined = dedupeSize > 0 ? createDedupe(dedupeSize) : undefined;
   const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  if (!(maxEventBytes === 0 || (Number.isInteger(maxEventBytes) && maxEventBytes >= MIN_MAX_EVENT_BYTES)))
+    throw new RangeError(`maxEventBytes must be 0 (no cap) or a whole number ≥ ${MIN_MAX_EVENT_BYTES}`);
 
   return {
     process(payload, context = {}) {
@@ -109,6 +114,7 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
       let policyDropped = 0;
       let duplicates = 0;
       let truncated = 0;
+      let cut = 0;
       let redacted = 0;
       for (const event of payload.events) {
         if (checker && !applyPolicy(checker, event)) {
@@ -130,10 +136,14 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
         let line = serializeEvent(event);
         if (exceeds(line, maxEventBytes)) {
           truncated++;
-          if (dropBodies(event)) line = serializeEvent(event);
-          if (exceeds(line, maxEventBytes)) {
-            cutDown(event, clusterAnnotation ?? {});
+          // Bodies are dropped only at level Request and above, as upstream (truncate.go).
+          if (rank[event.level] >= rank.Request) {
+            dropBodies(event);
             line = serializeEvent(event);
+          }
+          if (exceeds(line, maxEventBytes)) {
+            cut++;
+            line = cutDown(event, prefixOf(event.apiVersion), maxEventBytes);
           }
         }
         chunk += `${line}\n`;
@@ -154,6 +164,7 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
         dropped: { policy: policyDropped, duplicate: duplicates },
         invalid: payload.invalid?.length ?? 0,
         truncated,
+        cut,
         redacted,
         events: written,
       };
@@ -174,6 +185,7 @@ function applyPolicy(checker: EventChecker, event: AuditEvent): boolean {
   }
   const level = rank[event.level];
   if (level < rank.Request && event.has('requestObject')) event.set('requestObject', undefined);
+  if (level < rank.Request) dropPatchAnnotations(event);
   if (level < rank.RequestResponse && event.has('responseObject')) event.set('responseObject', undefined);
   if (decision.omitManagedFields) {
     for (const key of ['requestObject', 'responseObject']) {
@@ -184,6 +196,20 @@ function applyPolicy(checker: EventChecker, event: AuditEvent): boolean {
     }
   }
   return true;
+}
+
+/**
+ * A mutating webhook's patch is logged as an annotation only at level Request or above
+ * (`AddAnnotationWithLevel(…, LevelRequest)`, k8s.io/apiserver
+ * pkg/admission/plugin/webhook/mutating/dispatcher.go): it is part of the request body.
+ */
+function dropPatchAnnotations(event: AuditEvent): void {
+  const annotations = event.compactRaw('annotations');
+  if (annotations === undefined || !annotations.includes(PATCH_ANNOTATION_PREFIX)) return;
+  event.set(
+    'annotations',
+    rewriteObject(annotations, (key) => (key.startsWith(PATCH_ANNOTATION_PREFIX) ? undefined : KEEP)),
+  );
 }
 
 /** `metadata.managedFields` removed from an object, and from each object of its `items`. */

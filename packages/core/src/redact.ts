@@ -6,6 +6,7 @@
  * structure are kept so that events still say which Secret and which keys changed.
  */
 import type { AuditEvent } from './event';
+import { decodeString, minify } from './internal/json-scan';
 import { type Edit, KEEP, memberString, rewriteArray, rewriteObject } from './internal/raw-edit';
 
 export const REDACTED = '"[REDACTED]"';
@@ -30,8 +31,10 @@ export type Redactor = (event: AuditEvent) => boolean;
 export function createRedactor(options: RedactOptions = {}): Redactor {
   return function redactEvent(event) {
     let changed = false;
-    if (options.execCommands && event.requestURI.includes('command=')) {
-      const uri = maskExecCommands(event.requestURI);
+    if (options.execCommands && event.requestURI.includes('?')) {
+      const ref = event.raw('objectRef');
+      const subresource = ref?.charCodeAt(0) === 123 ? memberString(ref, 'subresource') : undefined;
+      const uri = maskCommands(event.requestURI, subresource === 'exec' || subresource === 'attach');
       if (uri !== event.requestURI) {
         event.requestURI = uri;
         event.set('requestURI', JSON.stringify(uri));
@@ -40,16 +43,27 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     }
     const request = event.compactRaw('requestObject');
     const response = event.compactRaw('responseObject');
-    if (request === undefined && response === undefined) return changed;
+    const annotations = event.compactRaw('annotations');
+    const hasPatchAnnotation = annotations?.includes(PATCH_ANNOTATION_PREFIX) ?? false;
+    if (request === undefined && response === undefined && !hasPatchAnnotation) return changed;
     const target = targetOf(event);
     for (const [key, raw] of [
       ['requestObject', request],
       ['responseObject', response],
     ] as const) {
       if (raw === undefined) continue;
-      const redacted = redactBody(raw, target);
+      const redacted = redactBody(raw, target, 0);
       if (redacted !== raw) {
         event.set(key, redacted);
+        changed = true;
+      }
+    }
+    if (hasPatchAnnotation && target !== undefined && annotations !== undefined) {
+      const redacted = rewriteObject(annotations, (key, value) =>
+        key.startsWith(PATCH_ANNOTATION_PREFIX) ? redactPatchAnnotation(value, target) : KEEP,
+      );
+      if (redacted !== annotations) {
+        event.set('annotations', redacted);
         changed = true;
       }
     }
@@ -70,28 +84,55 @@ function targetOf(event: AuditEvent): Target {
   return undefined;
 }
 
-/** Redact one body (an object, a list, or a json-patch array); the body's own kind counts too. */
-function redactBody(raw: string, target: Target): string {
-  if (raw.charCodeAt(0) === 91) return target === 'secret' ? redactSecretPatch(raw) : raw;
-  if (raw.charCodeAt(0) !== 123) return raw;
-  const kind = raw.includes('Secret') || raw.includes('Token') ? memberString(raw, 'kind') : undefined;
-  if (target === 'secret' || kind === 'Secret' || kind === 'SecretList') {
-    // A list (SecretList, or a deletecollection response) carries Secrets in items, without kind.
-    return rewriteObject(raw, (key, value) =>
-      key === 'items' ? rewriteArray(value, redactSecret) : isSecretField(key) ? redactSecretField(key, value) : KEEP,
-    );
-  }
-  if (target === 'tokenrequest' || kind === 'TokenRequest') return redactPath(raw, 'status', 'token');
-  if (target === 'tokenreview' || kind === 'TokenReview') return redactPath(raw, 'spec', 'token');
-  return raw;
+/**
+ * Containers nest at most this deep in a real response (a watch event's object, a list's item, a
+ * Table row's object); a body nested deeper is no API object and is not searched further.
+ */
+const MAX_CONTAINER_DEPTH = 4;
+
+/**
+ * Redact one body: an object, a list, a `Table`, a watch event or a json-patch array. The body's
+ * own kind counts too, and so does the kind of each object a container holds. Containers, as
+ * k8s.io/apimachinery pkg/apis/meta/v1 types.go defines them: a list's `items`; a `Table`'s
+ * `rows[].object` (`TableRow.Object`, a full object or a PartialObjectMetadata whose annotations
+ * still hold last-applied, per `includeObject`); a `WatchEvent`'s `object` (`{"type","object"}`).
+ */
+function redactBody(raw: string, target: Target, depth: number): string {
+  const first = raw.charCodeAt(0);
+  if (first === 91) return target === undefined ? raw : redactPatch(raw, target);
+  if (first !== 123) return raw;
+  if (target === 'secret') return redactSecretObject(raw, depth);
+  if (target === 'tokenrequest') return redactPath(raw, 'status', 'token');
+  if (target === 'tokenreview') return redactPath(raw, 'spec', 'token');
+  if (!raw.includes('Secret') && !raw.includes('Token')) return raw;
+  const kind = memberString(raw, 'kind');
+  if (kind === 'Secret' || kind === 'SecretList') return redactSecretObject(raw, depth);
+  if (kind === 'TokenRequest') return redactPath(raw, 'status', 'token');
+  if (kind === 'TokenReview') return redactPath(raw, 'spec', 'token');
+  // A container of another kind (a List, a Table, a watch event) may still hold Secrets.
+  if (depth >= MAX_CONTAINER_DEPTH || !raw.includes('Secret')) return raw;
+  return rewriteObject(raw, (key, value) => redactContained(key, value, (v) => redactBody(v, target, depth + 1)));
+}
+
+/** The objects a container holds, each passed to `redact`; KEEP for any other member. */
+function redactContained(key: string, value: string, redact: (raw: string) => string): Edit {
+  if (key === 'items') return rewriteArray(value, redact);
+  if (key === 'object') return redact(value);
+  if (key === 'rows')
+    return rewriteArray(value, (row) => rewriteObject(row, (k, v) => (k === 'object' ? redact(v) : KEEP)));
+  return KEEP;
+}
+
+/** A Secret, or a container of Secrets (a SecretList, a `Table` of Secrets, a watch event). */
+function redactSecretObject(raw: string, depth: number): string {
+  return rewriteObject(raw, (key, value) => {
+    if (isSecretField(key)) return redactSecretField(key, value);
+    return depth >= MAX_CONTAINER_DEPTH ? KEEP : redactContained(key, value, (v) => redactSecretObject(v, depth + 1));
+  });
 }
 
 function isSecretField(key: string): boolean {
   return key === 'data' || key === 'stringData' || key === 'metadata';
-}
-
-function redactSecret(raw: string): Edit {
-  return rewriteObject(raw, (key, value) => (isSecretField(key) ? redactSecretField(key, value) : KEEP));
 }
 
 function redactSecretField(key: string, value: string): Edit {
@@ -112,39 +153,111 @@ function redactPath(raw: string, parent: string, key: string): string {
   return rewriteObject(raw, (k, v) => (k === parent ? rewriteObject(v, (kk) => (kk === key ? REDACTED : KEEP)) : KEEP));
 }
 
-/** json-patch ops on a Secret: values written under /data, /stringData or the last-applied annotation. */
-function redactSecretPatch(raw: string): string {
+/**
+ * json-patch ops (RFC 6902) on a Secret or a token: each `value` written where a credential sits,
+ * and a whole object written at path `""` (RFC 6901: the whole document). `test` ops carry a value
+ * too, so the op does not matter; `move` and `copy` carry none.
+ */
+function redactPatch(raw: string, target: Exclude<Target, undefined>): string {
   return rewriteArray(raw, (op) => {
     const path = memberString(op, 'path');
     if (path === undefined) return KEEP;
-    return rewriteObject(op, (key, value) => {
-      if (key !== 'value') return KEEP;
-      if (path === '/data' || path === '/stringData') return redactValues(value);
-      if (path.startsWith('/data/') || path.startsWith('/stringData/')) return REDACTED;
-      if (path === `/metadata/annotations/${LAST_APPLIED.replace('/', '~1')}`) return REDACTED;
-      if (path === '/metadata/annotations') return redactAnnotations(value);
-      if (path === '/metadata') return redactSecretField('metadata', value);
-      return KEEP;
-    });
+    return rewriteObject(op, (key, value) => (key === 'value' ? redactPatchValue(path, value, target) : KEEP));
   });
 }
 
+function redactPatchValue(path: string, value: string, target: Exclude<Target, undefined>): Edit {
+  if (path === '') return redactBody(value, target, 0);
+  if (target === 'tokenrequest') return redactPatchPath(path, value, 'status', 'token');
+  if (target === 'tokenreview') return redactPatchPath(path, value, 'spec', 'token');
+  if (path === '/data' || path === '/stringData') return redactValues(value);
+  if (path.startsWith('/data/') || path.startsWith('/stringData/')) return REDACTED;
+  if (path === `/metadata/annotations/${LAST_APPLIED.replace('/', '~1')}`) return REDACTED;
+  if (path === '/metadata/annotations') return redactAnnotations(value);
+  if (path === '/metadata') return redactSecretField('metadata', value);
+  return KEEP;
+}
+
+function redactPatchPath(path: string, value: string, parent: string, key: string): Edit {
+  if (path === `/${parent}/${key}`) return REDACTED;
+  if (path === `/${parent}`) return rewriteObject(value, (k) => (k === key ? REDACTED : KEEP));
+  return KEEP;
+}
+
 /**
- * `command=` values of exec/attach URIs; the parameter names stay so the shape is visible.
+ * The event annotation in which a mutating webhook's JSON patch is logged (k8s.io/apiserver
+ * pkg/admission/plugin/webhook/mutating/dispatcher.go `PatchAuditAnnotationPrefix`, key
+ * `round_<round>_index_<index>`): a JSON string `{"configuration","webhook","patch":[…],"patchType"}`
+ * whose `patch` carries the values the webhook wrote.
+ */
+export const PATCH_ANNOTATION_PREFIX = 'patch.webhook.admission.k8s.io/';
+
+/** The annotation with its patch's values redacted; all of it redacted when it cannot be read. */
+function redactPatchAnnotation(raw: string, target: Exclude<Target, undefined>): Edit {
+  if (raw.charCodeAt(0) !== 34) return REDACTED;
+  let json: string;
+  try {
+    const decoded = decodeString(raw);
+    const parsed: unknown = JSON.parse(decoded);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return REDACTED;
+    // Parsed only to check it; edited as text (compact, as the raw editor wants), numbers and all.
+    json = minify(decoded, 0, decoded.length);
+  } catch {
+    return REDACTED;
+  }
+  const redacted = rewriteObject(json, (key, value) => (key === 'patch' ? redactPatch(value, target) : KEEP));
+  return redacted === json ? KEEP : JSON.stringify(redacted);
+}
+
+/**
+ * `command=` values of exec/attach URIs; the parameter names stay so the shape is visible. Names
+ * are compared as the API server reads them: Go's `url.ParseQuery` (net/url url.go `parseQuery`)
+ * splits at `&`, cuts each at the first `=` and decodes the name with `QueryUnescape` (`%XX`, and
+ * `+` as a space), so `comm%61nd=` is a command too. The path is compared decoded as well
+ * (`url.PathUnescape`), trailing slashes aside, as the RequestInfo resolver trims them.
  *
  * @example
  * maskExecCommands('/api/v1/namespaces/shop/pods/web-0/exec?command=sh&command=-c&stdin=true');
  * // → '/api/v1/namespaces/shop/pods/web-0/exec?command=[REDACTED]&command=[REDACTED]&stdin=true'
  */
 export function maskExecCommands(uri: string): string {
+  return maskCommands(uri, false);
+}
+
+/** `maskExecCommands`, for a URI known to be an exec or attach (its objectRef says so) whatever its path reads. */
+function maskCommands(uri: string, isExec: boolean): string {
   const q = uri.indexOf('?');
   if (q < 0) return uri;
   const path = uri.slice(0, q);
-  if (!/\/(exec|attach)$/.test(path)) return uri;
+  if (!isExec && !/\/(exec|attach)\/*$/.test(goUnescape(path, false) ?? path)) return uri;
   const query = uri
     .slice(q + 1)
     .split('&')
-    .map((param) => (param.startsWith('command=') ? 'command=[REDACTED]' : param))
+    .map((param) => {
+      const eq = param.indexOf('=');
+      if (eq < 0) return param;
+      const name = param.slice(0, eq);
+      return name === 'command' || goUnescape(name, true) === 'command' ? `${name}=[REDACTED]` : param;
+    })
     .join('&');
   return `${path}?${query}`;
+}
+
+/**
+ * Go's `unescape` (net/url url.go) for a query component (`+` is a space) or a path: `%` needs two
+ * hex digits; undefined where Go returns an error (`parseQuery` then skips the parameter).
+ */
+function goUnescape(s: string, query: boolean): string | undefined {
+  if (!s.includes('%') && !(query && s.includes('+'))) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '%') {
+      const hex = s.slice(i + 1, i + 3);
+      if (!/^[0-9a-fA-F]{2}$/.test(hex)) return undefined;
+      out += String.fromCharCode(Number.parseInt(hex, 16));
+      i += 2;
+    } else out += query && c === '+' ? ' ' : c;
+  }
+  return out;
 }

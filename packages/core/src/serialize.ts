@@ -9,7 +9,8 @@ import { minify } from './internal/json-scan';
 
 const prefixes = new Map<string, string>();
 
-function prefixOf(apiVersion: string): string {
+/** The opening of an event's line: `{"kind":"Event","apiVersion":…` (without a closing brace). */
+export function prefixOf(apiVersion: string): string {
   let prefix = prefixes.get(apiVersion);
   if (prefix === undefined) {
     prefix = `{"kind":"Event","apiVersion":${JSON.stringify(apiVersion)}`;

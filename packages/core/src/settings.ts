@@ -16,6 +16,7 @@
  */
 import { DEFAULT_DEDUPE_CACHE_SIZE, DEFAULT_MAX_EVENT_BYTES, type PipelineOptions } from './pipeline';
 import { PolicyError, parsePolicy } from './policy';
+import { MIN_MAX_EVENT_BYTES } from './truncate';
 
 /** A setting's value cannot be used; the message says why, without naming the setting. */
 export class SettingError extends Error {
@@ -176,14 +177,22 @@ export const PIPELINE_SETTINGS = [
   {
     key: 'maxEventBytes',
     env: 'MAX_EVENT_BYTES',
-    parse: settingParsers.wholeNumber(0, 1024 ** 3),
+    // 0 (no cap), or a cap every event can be cut down to.
+    parse: (text: string) => {
+      const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+      if (!(value === 0 || (value >= MIN_MAX_EVENT_BYTES && value <= 1024 ** 3)))
+        throw new SettingError(
+          `must be 0 or a whole number from ${MIN_MAX_EVENT_BYTES} to ${1024 ** 3} (got ${quoted(text)})`,
+        );
+      return value;
+    },
     default: String(DEFAULT_MAX_EVENT_BYTES),
-    doc: 'line-size cap; `0` = none',
+    doc: `line-size cap, newline included; \`0\` = none, else at least \`${MIN_MAX_EVENT_BYTES}\``,
     flags: [
       {
         name: 'max-event-bytes',
         arg: 'N',
-        help: `line-size cap; longer events lose their bodies (default ${DEFAULT_MAX_EVENT_BYTES}, 0 = none)`,
+        help: `line-size cap; longer events lose their bodies, or are cut down (default ${DEFAULT_MAX_EVENT_BYTES}, 0 = none, else ≥ ${MIN_MAX_EVENT_BYTES})`,
       },
     ],
   },
@@ -192,12 +201,12 @@ export const PIPELINE_SETTINGS = [
     env: 'DEDUPE_CACHE_SIZE',
     parse: settingParsers.wholeNumber(0, 10_000_000),
     default: String(DEFAULT_DEDUPE_CACHE_SIZE),
-    doc: 'remembered (auditID, stage) pairs for dropping retries; `0` = off',
+    doc: 'recent events remembered (by their bytes) to drop retries; `0` = off',
     flags: [
       {
         name: 'dedupe-cache-size',
         arg: 'N',
-        help: `(auditID, stage) pairs remembered to drop duplicates (default ${DEFAULT_DEDUPE_CACHE_SIZE})`,
+        help: `recent events remembered to drop byte-identical repeats (default ${DEFAULT_DEDUPE_CACHE_SIZE})`,
       },
       { name: 'no-dedupe', sets: 0, help: 'keep duplicates (same as --dedupe-cache-size 0)' },
     ],

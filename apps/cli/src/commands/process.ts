@@ -45,7 +45,7 @@ export const processCommand: Command = {
     const options = pipelineOptionsOf(values, (message) => io.stderr.write(`kube-audit: ${message}\n`));
     const files = checkInputs(positionals, io.stdin);
     const pipeline = createPipeline(options);
-    const totals = { received: 0, written: 0, policy: 0, duplicate: 0, invalid: 0, truncated: 0, redacted: 0 };
+    const totals = { received: 0, written: 0, policy: 0, duplicate: 0, invalid: 0, truncated: 0, cut: 0, redacted: 0 };
 
     for await (const chunk of readEvents(files, { stdin: io.stdin })) {
       await reportInvalid(io.stderr, chunk.invalid);
@@ -56,6 +56,7 @@ export const processCommand: Command = {
       totals.duplicate += result.dropped.duplicate;
       totals.invalid += result.invalid;
       totals.truncated += result.truncated;
+      totals.cut += result.cut;
       totals.redacted += result.redacted;
       await write(io.stdout, result.lines);
     }
@@ -65,7 +66,7 @@ export const processCommand: Command = {
       io.stderr.write(
         `kube-audit process: read ${plural(totals.received, 'event')} (${totals.invalid} invalid), ` +
           `wrote ${plural(totals.written, 'line')}, dropped ${totals.policy} by policy and ` +
-          `${plural(totals.duplicate, 'duplicate')}, truncated ${totals.truncated}, redacted ${totals.redacted}, in ${seconds}s\n`,
+          `${plural(totals.duplicate, 'duplicate')}, truncated ${totals.truncated} (cut ${totals.cut}), redacted ${totals.redacted}, in ${seconds}s\n`,
       );
     }
     return values.strict && totals.invalid > 0 ? EXIT_FAILED : 0;

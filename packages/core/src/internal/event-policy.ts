@@ -15,9 +15,9 @@ const MAX_KEY_LENGTH = 2048;
 
 /**
  * The policy decision for an event. Audit streams repeat themselves (the same controllers list,
- * watch and renew the same objects all day), and a decision depends only on the verb, the
- * objectRef (or path) and the user: events whose raw text of those is the same get the same
- * decision, so it is looked up by that text before anything is decoded.
+ * watch and renew the same objects all day), and a decision depends only on the verb, the path,
+ * the objectRef and the user: events whose raw text of those is the same get the same decision,
+ * so it is looked up by that text before anything is decoded.
  */
 export function createEventChecker(checker: PolicyChecker): EventChecker {
   const decisions = new Map<string, PolicyDecision>();
@@ -25,8 +25,15 @@ export function createEventChecker(checker: PolicyChecker): EventChecker {
     const s = event.source;
     const ref = event.original('objectRef');
     const user = event.original('user');
-    const target = ref ? s.slice(ref.valueStart, ref.valueEnd) : `?${event.requestURI.split('?', 1)[0]}`;
-    const key = `${event.verb}\u0000${target}\u0000${user ? s.slice(user.valueStart, user.valueEnd) : ''}`;
+    // Everything the PolicyRequest is read from: the verb, the path, the objectRef and the user.
+    // The path always, even beside an objectRef: `"objectRef":null` is a non-resource request,
+    // decided by its path (a None rule for /healthz must not decide a Secret read too). Lengths
+    // first, so that no verb, path or objectRef can run into the next and make two requests one key.
+    const query = event.requestURI.indexOf('?');
+    const path = query === -1 ? event.requestURI : event.requestURI.slice(0, query);
+    const target = ref ? s.slice(ref.valueStart, ref.valueEnd) : '';
+    const userRaw = user ? s.slice(user.valueStart, user.valueEnd) : '';
+    const key = `${event.verb.length}:${path.length}:${target.length}:${event.verb}${path}${target}${userRaw}`;
     if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event));
     let decision = decisions.get(key);
     if (decision === undefined) {

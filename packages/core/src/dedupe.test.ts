@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { createDedupe } from './dedupe';
+import type { AuditEvent } from './event';
+import { parsePayload } from './parse';
+
+/** A webhook item whose requestURI carries `pad`; the rest as kube-apiserver writes it. */
+const eventWith = (pad: string) =>
+  parsePayload(
+    JSON.stringify({
+      kind: 'EventList',
+      apiVersion: 'audit.k8s.io/v1',
+      items: [
+        { level: 'Metadata', auditID: 'same', stage: 'ResponseComplete', verb: 'get', requestURI: `/api?p=${pad}` },
+      ],
+    }),
+  ).events[0] as AuditEvent;
+
+describe('createDedupe', () => {
+  it('tells apart long events that differ in one character anywhere, emoji at piece boundaries included', () => {
+    const dedupe = createDedupe(100);
+    const base = 'x'.repeat(40_000);
+    // Text is hashed in pieces of 16384 characters from the event's start: put a surrogate pair
+    // across the first boundary, where splitting it would turn both halves into U+FFFD.
+    const probe = eventWith('');
+    const at = 16_384 - 1 - (probe.source.indexOf('/api?p=') + 7 - probe.start);
+    const variants = [
+      base,
+      `${base.slice(0, -1)}y`,
+      `y${base.slice(1)}`,
+      `${base.slice(0, at)}😀${base.slice(at + 2)}`,
+      `${base.slice(0, at)}😁${base.slice(at + 2)}`,
+      `${base}\u0000`,
+      `${base}\u0000\u0000`,
+    ];
+    for (const pad of variants) expect(dedupe.seen(eventWith(pad))).toBe(false);
+    for (const pad of variants) expect(dedupe.seen(eventWith(pad))).toBe(true);
+  });
+});
