@@ -10,7 +10,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { isJsonContentType, readBody } from './body';
 import { ReceiverError } from './http-error';
-import { type Logger, RawJson } from './logger';
+import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PENDING_BYTES } from './settings';
 import type { Sink } from './sink';
@@ -38,6 +38,9 @@ export interface AppOptions {
   /** Clock for request durations, in milliseconds. @default performance.now */
   now?: () => number;
 }
+
+/** Invalid items of a batch whose index and reason are logged; the rest are counted. */
+const INVALID_ITEMS_LOGGED = 5;
 
 /** Receive paths: `/` and `/audit` (webhook URL without or with a path), `/post` (IKS service proxy). */
 export const RECEIVE_PATHS = ['/', '/post', '/audit', '/audit/:cluster'] as const;
@@ -152,8 +155,16 @@ export function createApp(options: AppOptions): Hono {
       if (error instanceof PayloadError) throw new ReceiverError(400, error.message);
       throw error;
     }
-    for (const item of payload.invalid) {
-      logger.warn('invalid audit event', { reason: item.reason, index: item.index, item: new RawJson(item.raw) });
+    if (payload.invalid.length > 0) {
+      // One line per batch, with reasons and positions only: an item is never copied to stderr,
+      // since it can hold a Secret's data, and a million invalid items must not mean a million lines.
+      logger.warn('invalid audit events', {
+        count: payload.invalid.length,
+        first: payload.invalid
+          .slice(0, INVALID_ITEMS_LOGGED)
+          .map((item) => ({ index: item.index, reason: item.reason })),
+        cluster,
+      });
     }
     const result = pipeline.process(payload, { cluster });
     if (result.chunks.length > 0) {
