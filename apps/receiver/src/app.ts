@@ -9,7 +9,7 @@ import { type BatchResult, PayloadError, type Pipeline, parsePayload } from '@ku
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { isJsonContentType, readBody } from './body';
-import { ReceiverError } from './http-error';
+import { CLOSE_CONNECTION, ReceiverError } from './http-error';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PENDING_BYTES } from './settings';
@@ -28,6 +28,10 @@ export interface AppOptions {
    * 503, unless it is the only one. @default 2 × maxBodyBytes
    */
   maxInflightBytes?: number;
+  /** 408 when a request body sends no byte for this long. @default 10000 */
+  bodyIdleTimeoutMs?: number;
+  /** 408 when a request body has not arrived whole this long after it began. @default 30000 (the API server's own timeout) */
+  bodyTimeoutMs?: number;
   /** Retry-After seconds on 503. client-go re-posts within the same attempt. @default 1 */
   retryAfterSeconds?: number;
   /** True once shutdown has begun: readiness fails and new batches get 503. */
@@ -69,13 +73,15 @@ export function createApp(options: AppOptions): Hono {
     maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
     maxPendingBytes = DEFAULT_MAX_PENDING_BYTES,
     maxInflightBytes = 2 * maxBodyBytes,
+    bodyIdleTimeoutMs = 10_000,
+    bodyTimeoutMs = 30_000,
     retryAfterSeconds = 1,
     draining = () => false,
     authToken = () => undefined,
     now = () => performance.now(),
   } = options;
-  const unavailable = (message: string) =>
-    new ReceiverError(503, message, { 'Retry-After': String(retryAfterSeconds) });
+  const unavailable = (message: string, headers: Record<string, string> = {}) =>
+    new ReceiverError(503, message, { 'Retry-After': String(retryAfterSeconds), ...headers });
 
   const app = new Hono();
   /** Body bytes held by receive requests now: a batch takes a few times its size in memory until answered. */
@@ -132,14 +138,18 @@ export function createApp(options: AppOptions): Hono {
     // maxBodyBytes gets through on its own. Declared sizes are checked, never reserved.
     const admit = (bytes: number) => {
       if (inflightBytes + bytes > maxInflightBytes && inflightBytes > held)
-        throw unavailable('too many bytes in flight');
+        throw unavailable('too many bytes in flight', CLOSE_CONNECTION);
     };
     admit(Number(request.headers.get('content-length')) || 0);
     try {
-      const text = await readBody(request, maxBodyBytes, (bytes) => {
-        admit(bytes);
-        held += bytes;
-        inflightBytes += bytes;
+      const text = await readBody(request, maxBodyBytes, {
+        onRead(bytes) {
+          admit(bytes);
+          held += bytes;
+          inflightBytes += bytes;
+        },
+        idleTimeoutMs: bodyIdleTimeoutMs,
+        timeoutMs: bodyTimeoutMs,
       });
       return await writeBatch(text, cluster);
     } finally {

@@ -6,10 +6,16 @@
 export class ReceiverError extends Error {
   override readonly name = 'ReceiverError';
   constructor(
-    readonly status: 400 | 401 | 404 | 405 | 413 | 415 | 500 | 503,
+    readonly status: 400 | 401 | 404 | 405 | 408 | 413 | 415 | 500 | 503,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
+
+/**
+ * Headers for an answer sent before the request body was read: the connection is closed rather
+ * than kept for a body nobody will read (Bun would otherwise keep waiting for it).
+ */
+export const CLOSE_CONNECTION: Readonly<Record<string, string>> = { Connection: 'close' };
