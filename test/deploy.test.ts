@@ -392,9 +392,11 @@ describe('Deployment', () => {
   });
 
   // The env's variables and values are checked against the settings in settings.test.ts.
-  it('has container ports to match PORT and TLS_PORT', () => {
+  it('has container ports to match PORT, TLS_PORT and METRICS_PORT, and points annotation scrapers at the last', () => {
     expect(containerPort('http')).toBe(Number(env.PORT));
     expect(containerPort('https')).toBe(Number(env.TLS_PORT));
+    expect(containerPort('metrics')).toBe(Number(env.METRICS_PORT));
+    expect(deployment.spec?.template.metadata?.annotations?.['prometheus.io/port']).toBe(env.METRICS_PORT);
   });
 
   it('requests CPU and memory, and limits memory with room for maximum-size batches', () => {
@@ -431,12 +433,13 @@ describe('Deployment', () => {
 describe('Service', () => {
   const service = only<IService>(manifests, 'Service');
 
-  it('is a ClusterIP Service with 80 -> 3000 (http) and 443 -> 4443 (https)', () => {
+  it('is a ClusterIP Service with 80 -> 3000 (http), 443 -> 4443 (https) and 9090 -> 9090 (metrics)', () => {
     expect(service.spec?.type ?? 'ClusterIP').toBe('ClusterIP');
     const ports = (service.spec?.ports ?? []).map((p) => [p.name, p.port, containerPort(p.targetPort)]);
     expect(ports).toEqual([
       ['http', 80, 3000],
       ['https', 443, 4443],
+      ['metrics', 9090, 9090],
     ]);
   });
 
@@ -792,13 +795,13 @@ describe('Dockerfile', () => {
     expect(gid).toBe(podSpec?.securityContext?.runAsGroup);
   });
 
-  it('exposes 3000 and 4443, the Deployment container ports', () => {
+  it('exposes 3000, 4443 and 9090, the Deployment container ports', () => {
     const exposed = (runtime?.body ?? [])
       .filter((i) => i.keyword === 'EXPOSE')
       .flatMap((i) => i.args.split(/\s+/))
       .map((p) => Number(p.replace(/\/tcp$/, '')));
-    expect(exposed.sort()).toEqual([3000, 4443]);
-    expect(container?.ports?.map((p) => p.containerPort).sort()).toEqual([3000, 4443]);
+    expect(exposed.sort()).toEqual([3000, 4443, 9090]);
+    expect(container?.ports?.map((p) => p.containerPort).sort()).toEqual([3000, 4443, 9090]);
   });
 
   it('declares every variable a stage uses in that stage (global ARGs reach only FROM lines)', () => {

@@ -6,7 +6,7 @@
  */
 import { zValidator } from '@hono/zod-validator';
 import { type BatchResult, PayloadError, type Pipeline, parsePayload } from '@kube-audit/core';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { isJsonContentType, readBody } from './body';
 import { CLOSE_CONNECTION, ReceiverError } from './http-error';
@@ -39,6 +39,11 @@ export interface AppOptions {
   /** The bearer token requests must carry, or undefined when auth is off. Read per request, so it can rotate. */
   authToken?: () => string | undefined;
   metrics?: Metrics;
+  /**
+   * Serve `GET /metrics` here (behind the token). False when a metrics port of its own serves
+   * them (`createMetricsApp`), so that scrapers need no access to the ingest port. @default true
+   */
+  serveMetrics?: boolean;
   /** Clock for request durations, in milliseconds. @default performance.now */
   now?: () => number;
 }
@@ -78,6 +83,7 @@ export function createApp(options: AppOptions): Hono {
     retryAfterSeconds = 1,
     draining = () => false,
     authToken = () => undefined,
+    serveMetrics = true,
     now = () => performance.now(),
   } = options;
   const unavailable = (message: string, headers: Record<string, string> = {}) =>
@@ -119,12 +125,12 @@ export function createApp(options: AppOptions): Hono {
       throw new ReceiverError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
   };
 
-  app.get('/metrics', async (c) => {
-    requireToken(c.req.raw);
-    if (!metrics) return c.json({ error: 'metrics are not enabled' }, 404);
-    const { contentType, text } = await metrics.render();
-    return c.body(text, 200, { 'Content-Type': contentType });
-  });
+  if (serveMetrics) {
+    app.get('/metrics', async (c) => {
+      requireToken(c.req.raw);
+      return renderMetrics(c, metrics);
+    });
+  }
 
   async function receive(request: Request, cluster: string | undefined): Promise<BatchResult> {
     requireToken(request);
@@ -225,11 +231,37 @@ export function createApp(options: AppOptions): Hono {
     ...RECEIVE_PATHS.map((p) => [p, 'POST'] as const),
     ['/healthz', 'GET, HEAD'] as const,
     ['/readyz', 'GET, HEAD'] as const,
-    ['/metrics', 'GET, HEAD'] as const,
+    ...(serveMetrics ? [['/metrics', 'GET, HEAD'] as const] : []),
   ]) {
     app.all(path, (c) => c.json({ error: 'method not allowed' }, 405, { Allow: allow }));
   }
 
+  return app;
+}
+
+async function renderMetrics(c: Context, metrics: Metrics | undefined): Promise<Response> {
+  if (!metrics) return c.json({ error: 'metrics are not enabled' }, 404);
+  const { contentType, text } = await metrics.render();
+  return c.body(text, 200, { 'Content-Type': contentType });
+}
+
+/**
+ * The app of the metrics port (`METRICS_PORT`): `GET /metrics` and nothing else, without the
+ * token. The port is meant for scrapers that a NetworkPolicy lets in; it takes no events, so the
+ * ingest token need not be handed to them.
+ *
+ * @example
+ * const metricsApp = createMetricsApp({ metrics });
+ */
+export function createMetricsApp(options: { metrics?: Metrics; logger?: Logger }): Hono {
+  const app = new Hono();
+  app.onError(function handleError(error, c) {
+    options.logger?.error('request failed', { error, path: c.req.path });
+    return c.json({ error: 'internal error' }, 500);
+  });
+  app.notFound((c) => c.json({ error: 'not found' }, 404));
+  app.get('/metrics', (c) => renderMetrics(c, options.metrics));
+  app.all('/metrics', (c) => c.json({ error: 'method not allowed' }, 405, { Allow: 'GET, HEAD' }));
   return app;
 }
 

@@ -30,6 +30,15 @@ export const RECEIVER_SETTINGS = [
   },
   { key: 'tlsPort', env: 'TLS_PORT', parse: wholeNumber(0, MAX_PORT), default: '4443', doc: 'HTTPS port' },
   {
+    key: 'metricsPort',
+    env: 'METRICS_PORT',
+    parse: wholeNumber(0, MAX_PORT),
+    // Unset by default, so that a receiver outside the manifests opens no second port; the
+    // Deployment sets it, so that scrapers are let in to this port only (deploy/monitoring).
+    deployed: '9090',
+    doc: '`GET /metrics` on this port only, plain HTTP without the token (then not on `PORT`/`TLS_PORT`)',
+  },
+  {
     key: 'tlsCertFile',
     env: 'TLS_CERT_FILE',
     parse: text,
