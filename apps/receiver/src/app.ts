@@ -9,7 +9,7 @@ import { type BatchResult, PayloadError, type Pipeline, parsePayload } from '@ku
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { isJsonContentType, readBody } from './body';
-import { CLOSE_CONNECTION, ReceiverError } from './http-error';
+import { ReceiverError } from './http-error';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PENDING_BYTES } from './settings';
@@ -25,7 +25,7 @@ export interface AppOptions {
   maxPendingBytes?: number;
   /**
    * Bytes of request bodies being read or processed at once; a batch that would take more gets
-   * 503, unless it is the only one. @default 2 × maxBodyBytes
+   * 503, unless it is the only one. @default maxBodyBytes
    */
   maxInflightBytes?: number;
   /** 408 when a request body sends no byte for this long. @default 10000 */
@@ -77,7 +77,7 @@ export function createApp(options: AppOptions): Hono {
     metrics,
     maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
     maxPendingBytes = DEFAULT_MAX_PENDING_BYTES,
-    maxInflightBytes = 2 * maxBodyBytes,
+    maxInflightBytes = maxBodyBytes,
     bodyIdleTimeoutMs = 10_000,
     bodyTimeoutMs = 30_000,
     retryAfterSeconds = 1,
@@ -86,8 +86,8 @@ export function createApp(options: AppOptions): Hono {
     serveMetrics = true,
     now = () => performance.now(),
   } = options;
-  const unavailable = (message: string, headers: Record<string, string> = {}) =>
-    new ReceiverError(503, message, { 'Retry-After': String(retryAfterSeconds), ...headers });
+  const unavailable = (message: string) =>
+    new ReceiverError(503, message, { 'Retry-After': String(retryAfterSeconds) });
 
   const app = new Hono();
   /** Body bytes held by receive requests now: a batch takes a few times its size in memory until answered. */
@@ -144,7 +144,7 @@ export function createApp(options: AppOptions): Hono {
     // maxBodyBytes gets through on its own. Declared sizes are checked, never reserved.
     const admit = (bytes: number) => {
       if (inflightBytes + bytes > maxInflightBytes && inflightBytes > held)
-        throw unavailable('too many bytes in flight', CLOSE_CONNECTION);
+        throw unavailable('too many bytes in flight');
     };
     admit(Number(request.headers.get('content-length')) || 0);
     try {

@@ -98,5 +98,5 @@ export async function readBody(request: Request, limit: number, options: ReadBod
 }
 
 function tooLarge(limit: number): ReceiverError {
-  return new ReceiverError(413, `body is larger than ${limit} bytes`, CLOSE_CONNECTION);
+  return new ReceiverError(413, `body is larger than ${limit} bytes`);
 }

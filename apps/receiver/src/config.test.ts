@@ -13,7 +13,7 @@ describe('loadConfig', () => {
       tlsClientCaFile: undefined,
       authTokenFile: undefined,
       maxPendingBytes: 67_108_864,
-      maxInflightBytes: 67_108_864,
+      maxInflightBytes: 33_554_432,
     });
   });
 
@@ -33,7 +33,7 @@ describe('loadConfig', () => {
   });
 
   it('lets MAX_INFLIGHT_BYTES follow MAX_BODY_BYTES unless it is set', () => {
-    expect(loadConfig({ MAX_BODY_BYTES: '1048576' }).maxInflightBytes).toBe(2_097_152);
+    expect(loadConfig({ MAX_BODY_BYTES: '1048576' }).maxInflightBytes).toBe(1_048_576);
     expect(loadConfig({ MAX_BODY_BYTES: '1048576', MAX_INFLIGHT_BYTES: '4096' }).maxInflightBytes).toBe(4096);
     expect(() => loadConfig({ MAX_INFLIGHT_BYTES: '-1' })).toThrow(/^MAX_INFLIGHT_BYTES: must be a whole number/);
   });

@@ -43,7 +43,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
   const config = values as Config;
-  config.maxInflightBytes ??= 2 * config.maxBodyBytes;
+  config.maxInflightBytes ??= config.maxBodyBytes;
   if (config.httpEnabled && config.port !== 0 && config.port === config.tlsPort)
     throw new ConfigError(`TLS_PORT: must differ from PORT (both ${config.port})`);
   const metricsPort = config.metricsPort;

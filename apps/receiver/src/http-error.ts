@@ -15,7 +15,8 @@ export class ReceiverError extends Error {
 }
 
 /**
- * Headers for an answer sent before the request body was read: the connection is closed rather
- * than kept for a body nobody will read (Bun would otherwise keep waiting for it).
+ * Headers for an answer to a body that stopped arriving: the connection is closed rather than
+ * kept for the rest of a body nobody will read (Bun would otherwise keep waiting for it). Not for
+ * answers to clients that are still sending, which would see a reset instead of the answer.
  */
 export const CLOSE_CONNECTION: Readonly<Record<string, string>> = { Connection: 'close' };

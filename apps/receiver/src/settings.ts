@@ -76,8 +76,8 @@ export const RECEIVER_SETTINGS = [
     key: 'maxInflightBytes',
     env: 'MAX_INFLIGHT_BYTES',
     parse: wholeNumber(1024, 4 * 1024 ** 3),
-    // Follows MAX_BODY_BYTES unless set (loadConfig).
-    defaultDoc: '2 × `MAX_BODY_BYTES`',
+    // Follows MAX_BODY_BYTES unless set (loadConfig): what a 512Mi pod holds (docs/deploy.md).
+    defaultDoc: '`MAX_BODY_BYTES`',
     doc: 'body bytes of batches being taken at once; past it `503`, unless alone',
   },
   {
