@@ -38,6 +38,22 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MAX_INFLIGHT_BYTES: '-1' })).toThrow(/^MAX_INFLIGHT_BYTES: must be a whole number/);
   });
 
+  it('reads the body timeouts and the log line cap, and names a bad value', () => {
+    expect(loadConfig({})).toMatchObject({
+      bodyIdleTimeoutMs: 10_000,
+      bodyTimeoutMs: 30_000,
+      logMaxLinesPerSecond: 100,
+    });
+    expect(loadConfig({ BODY_IDLE_TIMEOUT_MS: '2000', LOG_MAX_LINES_PER_SECOND: '5' })).toMatchObject({
+      bodyIdleTimeoutMs: 2000,
+      logMaxLinesPerSecond: 5,
+    });
+    expect(() => loadConfig({ LOG_MAX_LINES_PER_SECOND: '0' })).toThrow(
+      'LOG_MAX_LINES_PER_SECOND: must be a whole number from 1 to 1000000 (got "0")',
+    );
+    expect(() => loadConfig({ BODY_TIMEOUT_MS: '10s' })).toThrow(/^BODY_TIMEOUT_MS: must be a whole number/);
+  });
+
   it('names a bad MAX_PENDING_BYTES and what it got; an empty *_FILE variable means unset', () => {
     expect(() => loadConfig({ MAX_PENDING_BYTES: '12' })).toThrow(
       'MAX_PENDING_BYTES: must be a whole number from 1024 to 1073741824 (got "12")',

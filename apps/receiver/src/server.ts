@@ -96,7 +96,9 @@ export async function startReceiver(
     if (error instanceof ConfigError) fail(`invalid configuration: ${error.message}`);
     throw error;
   }
-  const logger = createLogger((line) => process.stderr.write(line), config.logLevel);
+  const logger = createLogger((line) => process.stderr.write(line), config.logLevel, {
+    maxLinesPerSecond: config.logMaxLinesPerSecond,
+  });
   const pipeline = createPipeline(pipelineOptionsOf(config, logger));
 
   const tlsFiles: TlsFiles = {
@@ -171,6 +173,8 @@ export async function startReceiver(
     maxBodyBytes: config.maxBodyBytes,
     maxPendingBytes: config.maxPendingBytes,
     maxInflightBytes: config.maxInflightBytes,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs,
     draining: () => draining,
     authToken: token ? () => token.current() : undefined,
     serveMetrics: config.metricsPort === undefined,

@@ -81,6 +81,20 @@ export const RECEIVER_SETTINGS = [
     doc: 'body bytes of batches being taken at once; past it `503`, unless alone',
   },
   {
+    key: 'bodyIdleTimeoutMs',
+    env: 'BODY_IDLE_TIMEOUT_MS',
+    parse: wholeNumber(100, 600_000),
+    default: '10000',
+    doc: '`408` and the connection closed when a request body sends no byte for this long',
+  },
+  {
+    key: 'bodyTimeoutMs',
+    env: 'BODY_TIMEOUT_MS',
+    parse: wholeNumber(100, 3_600_000),
+    default: '30000',
+    doc: '`408` when a request body has not arrived whole this long after it began',
+  },
+  {
     key: 'shutdownTimeoutMs',
     env: 'SHUTDOWN_TIMEOUT_MS',
     parse: wholeNumber(0, 3_600_000),
@@ -93,6 +107,13 @@ export const RECEIVER_SETTINGS = [
     parse: oneOf(LOG_LEVELS),
     default: 'info',
     doc: '`debug`, `info`, `warn`, `error` or `silent`',
+  },
+  {
+    key: 'logMaxLinesPerSecond',
+    env: 'LOG_MAX_LINES_PER_SECOND',
+    parse: wholeNumber(1, 1_000_000),
+    default: '100',
+    doc: 'stderr lines a second at most; the rest are counted in one line',
   },
 ] as const satisfies readonly Setting[];
 

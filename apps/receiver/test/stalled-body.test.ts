@@ -82,7 +82,10 @@ describe.each(runtimes)('stalled bodies on $name', ({ command }) => {
   }, 60_000);
 
   it('a SIGTERM after a stalled body drains and exits 0 without waiting out SHUTDOWN_TIMEOUT_MS', async () => {
-    receiver = await startReceiver({ command, env: { SHUTDOWN_TIMEOUT_MS: String(WITHIN_MS) } });
+    receiver = await startReceiver({
+      command,
+      env: { SHUTDOWN_TIMEOUT_MS: String(WITHIN_MS), BODY_IDLE_TIMEOUT_MS: '2000' },
+    });
     const r = receiver;
     const attacker = await stall(r.port, 1000, 100);
     // The request has reached the app (its body is being read) before the signal.
@@ -90,6 +93,8 @@ describe.each(runtimes)('stalled bodies on $name', ({ command }) => {
     r.child.kill('SIGTERM');
     expect(await r.exited).toBe(0);
     expect(r.logs.some((log) => log.msg === 'shutdown timed out; exiting with requests unfinished')).toBe(false);
-    expect(await attacker.closed()).toMatch(/^HTTP\/1\.1 408 /);
+    const answer = await attacker.closed();
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('{"error":"no body bytes for 2000 ms"}');
   }, 60_000);
 });
