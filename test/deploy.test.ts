@@ -392,9 +392,11 @@ describe('Deployment', () => {
   });
 
   // The env's variables and values are checked against the settings in settings.test.ts.
-  it('has container ports to match PORT and TLS_PORT', () => {
+  it('has container ports to match PORT, TLS_PORT and METRICS_PORT, and points annotation scrapers at the last', () => {
     expect(containerPort('http')).toBe(Number(env.PORT));
     expect(containerPort('https')).toBe(Number(env.TLS_PORT));
+    expect(containerPort('metrics')).toBe(Number(env.METRICS_PORT));
+    expect(deployment.spec?.template.metadata?.annotations?.['prometheus.io/port']).toBe(env.METRICS_PORT);
   });
 
   it('requests CPU and memory, and limits memory with room for maximum-size batches', () => {
@@ -403,8 +405,13 @@ describe('Deployment', () => {
     expect(requests.memory).toBeDefined();
     const mebibytes = /^(\d+)Mi$/.exec(String(limits.memory));
     expect(mebibytes, 'memory limit in Mi').not.toBeNull();
-    // A parsed batch takes several times its JSON size, and batches arrive concurrently.
-    expect(Number(mebibytes?.[1]) * 2 ** 20).toBeGreaterThanOrEqual(8 * Number(env.MAX_BODY_BYTES));
+    // docs/deploy.md, "Memory": V8 gets 75 % of the limit (the image's NODE_OPTIONS), and must hold
+    // the idle receiver plus 8 bytes per body byte in flight (MAX_INFLIGHT_BYTES follows MAX_BODY_BYTES).
+    const inflight = Number(env.MAX_INFLIGHT_BYTES ?? env.MAX_BODY_BYTES);
+    expect(Number(mebibytes?.[1]) * 2 ** 20 * 0.75).toBeGreaterThanOrEqual(100 * 2 ** 20 + 8 * inflight);
+    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toMatch(
+      /^ENV NODE_OPTIONS=--max-old-space-size-percentage=75$/m,
+    );
   });
 
   it('writes only to an emptyDir at /tmp and reads TLS files from the optional kube-audit-tls Secret', () => {
@@ -431,12 +438,13 @@ describe('Deployment', () => {
 describe('Service', () => {
   const service = only<IService>(manifests, 'Service');
 
-  it('is a ClusterIP Service with 80 -> 3000 (http) and 443 -> 4443 (https)', () => {
+  it('is a ClusterIP Service with 80 -> 3000 (http), 443 -> 4443 (https) and 9090 -> 9090 (metrics)', () => {
     expect(service.spec?.type ?? 'ClusterIP').toBe('ClusterIP');
     const ports = (service.spec?.ports ?? []).map((p) => [p.name, p.port, containerPort(p.targetPort)]);
     expect(ports).toEqual([
       ['http', 80, 3000],
       ['https', 443, 4443],
+      ['metrics', 9090, 9090],
     ]);
   });
 
@@ -792,13 +800,13 @@ describe('Dockerfile', () => {
     expect(gid).toBe(podSpec?.securityContext?.runAsGroup);
   });
 
-  it('exposes 3000 and 4443, the Deployment container ports', () => {
+  it('exposes 3000, 4443 and 9090, the Deployment container ports', () => {
     const exposed = (runtime?.body ?? [])
       .filter((i) => i.keyword === 'EXPOSE')
       .flatMap((i) => i.args.split(/\s+/))
       .map((p) => Number(p.replace(/\/tcp$/, '')));
-    expect(exposed.sort()).toEqual([3000, 4443]);
-    expect(container?.ports?.map((p) => p.containerPort).sort()).toEqual([3000, 4443]);
+    expect(exposed.sort()).toEqual([3000, 4443, 9090]);
+    expect(container?.ports?.map((p) => p.containerPort).sort()).toEqual([3000, 4443, 9090]);
   });
 
   it('declares every variable a stage uses in that stage (global ARGs reach only FROM lines)', () => {

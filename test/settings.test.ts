@@ -87,11 +87,11 @@ describe('deploy/20-deployment.yaml', () => {
     expect(listed).toEqual(settings.map((s) => s.env).sort());
   });
 
-  it('sets each variable in env to its default, and only known variables', () => {
+  it('sets each variable in env to its default (or the value the setting says it deploys), and only known variables', () => {
     for (const { name, value } of env) {
       const setting = settings.find((s) => s.env === name);
       expect(setting, `${name} is a setting`).toBeDefined();
-      expect(value, name).toBe(setting?.default);
+      expect(value, name).toBe(setting?.deployed ?? setting?.default);
     }
   });
 });

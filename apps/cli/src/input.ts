@@ -8,7 +8,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { type AuditEvent, type ParsedPayload, PayloadError, parsePayload } from '@kube-audit/core';
 import { readBytes, STDIN } from './bytes';
-import { type Line, MAX_LINE_BYTES, OVERSIZED, splitLines } from './lines';
+import { LineTooLongError, MAX_LINE_BYTES, splitLines } from './lines';
 import { describeFsError, UsageError } from './usage-error';
 
 /** Input that is not an audit event, and where it was. */
@@ -31,6 +31,12 @@ export interface ReadEventsOptions {
   /** Called with the bytes read from each file (before gunzip), for progress. */
   onRead?: (bytes: number) => void;
 }
+
+/**
+ * The longest JSON document (a pretty-printed EventList, an export) a file may be, in characters:
+ * four of the largest webhook bodies, well below V8's string limit (2^29 characters).
+ */
+export const MAX_DOCUMENT_LENGTH = 4 * MAX_LINE_BYTES;
 
 /** How standard input is named in messages. */
 export function displayName(file: string): string {
@@ -55,6 +61,12 @@ export function checkInputs(files: readonly string[], stdin: { isTTY?: boolean }
       accessSync(file, constants.R_OK);
     } catch (error) {
       if (error instanceof UsageError) throw error;
+      if (error instanceof LineTooLongError) {
+        throw new UsageError(
+          `${displayName(file)}:${error.line}: line longer than ${error.limit} bytes (from byte ${error.offset}), ` +
+            'more than any audit event can be; stopped reading',
+        );
+      }
       throw new UsageError(`cannot read ${file}: ${describeFsError(error)}`);
     }
   }
@@ -76,6 +88,12 @@ export async function* readEvents(files: readonly string[], options: ReadEventsO
       yield* readFile(file, options);
     } catch (error) {
       if (error instanceof UsageError) throw error;
+      if (error instanceof LineTooLongError) {
+        throw new UsageError(
+          `${displayName(file)}:${error.line}: line longer than ${error.limit} bytes (from byte ${error.offset}), ` +
+            'more than any audit event can be; stopped reading',
+        );
+      }
       // A read error mid-file (a truncated .gz, an I/O error) is the same as an unreadable file.
       throw new UsageError(`cannot read ${displayName(file)}: ${describeReadError(error)}`);
     }
@@ -88,13 +106,13 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
   const lines = splitLines(readBytes(file, { stdin: options.stdin, onRead: options.onRead }))[Symbol.asyncIterator]();
 
   // Look at the first non-blank line to tell JSON lines from one document.
-  const head: Line[] = [];
-  let first: Line | undefined;
+  const head: string[] = [];
+  let first: string | undefined;
   while (first === undefined) {
     const next = await lines.next();
     if (next.done) break;
     head.push(...next.value);
-    first = next.value.find((line) => line === OVERSIZED || line.trim() !== '');
+    first = next.value.find((line) => line.trim() !== '');
   }
   if (first === undefined) return;
 
@@ -106,13 +124,9 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
   let lineNumber = 0;
   let events: AuditEvent[] = [];
   let invalid: InvalidInput[] = [];
-  for (let batch: Line[] | undefined = head; batch !== undefined; ) {
+  for (let batch: string[] | undefined = head; batch !== undefined; ) {
     for (const line of batch) {
       lineNumber++;
-      if (line === OVERSIZED) {
-        invalid.push({ where: `${name}:${lineNumber}`, reason: `line longer than ${MAX_LINE_BYTES} bytes (skipped)` });
-        continue;
-      }
       if (line.charCodeAt(0) !== 123 && line.trim() === '') continue;
       for (const event of parseLogLine(line, `${name}:${lineNumber}`, invalid)) events.push(event);
       if (events.length >= chunkSize) {
@@ -135,8 +149,7 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
  * pretty-printed EventList). Anything else is read as JSON lines, so that one broken line of a
  * log is reported alone rather than failing the whole file.
  */
-function isDocumentStart(first: Line): boolean {
-  if (first === OVERSIZED) return false;
+function isDocumentStart(first: string): boolean {
   const text = first.trim();
   if (text.startsWith('[')) return true;
   if (!text.startsWith('{')) return false;
@@ -150,15 +163,25 @@ function isDocumentStart(first: Line): boolean {
 
 async function* readDocument(
   name: string,
-  head: Line[],
-  rest: AsyncIterator<Line[]>,
+  head: string[],
+  rest: AsyncIterator<string[]>,
   chunkSize: number,
 ): AsyncGenerator<EventChunk> {
-  const parts = head;
-  for (let next = await rest.next(); !next.done; next = await rest.next()) parts.push(...next.value);
-  if (parts.includes(OVERSIZED)) {
-    yield { events: [], invalid: [{ where: name, reason: `a line is longer than ${MAX_LINE_BYTES} bytes` }] };
-    return;
+  // Held whole to be parsed, one string per read: a pretty-printed document of short lines is
+  // bounded like a long line, and an endless one ends with an error.
+  const parts = [head.join('\n')];
+  let size = (parts[0] as string).length;
+  let lines = head.length;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) {
+    const part = next.value.join('\n');
+    parts.push(part);
+    size += part.length + 1;
+    lines += next.value.length;
+    if (size > MAX_DOCUMENT_LENGTH)
+      throw new UsageError(
+        `${name}:${lines}: a JSON document longer than ${MAX_DOCUMENT_LENGTH} characters, more than ` +
+          'an audit log document can be; stopped reading',
+      );
   }
   const invalid: InvalidInput[] = [];
   const parsed = parseLine(parts.join('\n'), name, invalid);

@@ -7,7 +7,7 @@ import type { Command, Io } from './command';
 import { processCommand } from './commands/process';
 import { replayCommand } from './commands/replay';
 import { statsCommand } from './commands/stats';
-import { isBrokenPipe } from './output';
+import { escapeControl, isBrokenPipe } from './output';
 import { EXIT_USAGE, UsageError } from './usage-error';
 import { VERSION } from './version';
 
@@ -85,10 +85,12 @@ main(
   (error: unknown) => {
     if (isBrokenPipe(error)) process.exit(0);
     if (error instanceof UsageError) {
-      process.stderr.write(`kube-audit: ${error.message}\n`);
+      // Messages can quote file names and flag values: shown, never acted on by the terminal.
+      process.stderr.write(`kube-audit: ${escapeControl(error.message, true)}\n`);
       process.exitCode = error.exitCode;
     } else {
-      process.stderr.write(`kube-audit: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      process.stderr.write(`kube-audit: ${escapeControl(text, true)}\n`);
       process.exitCode = 1;
     }
   },

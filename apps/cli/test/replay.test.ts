@@ -99,6 +99,7 @@ describe('kube-audit replay: the request', () => {
       `${server.url}/audit/webhook/?foo=bar`,
       '--token-file',
       token,
+      '--allow-insecure-token',
       DEMO_V1BETA1,
       DEMO,
     ]);

@@ -178,7 +178,7 @@ describe('bodies', () => {
     expect(await response.json()).toEqual({ error: 'body is not valid UTF-8' });
   });
 
-  it('writes the valid items of a batch and logs each invalid one with its reason', async () => {
+  it('writes the valid items of a batch and logs the invalid ones by index and reason, without content', async () => {
     const { post, lines, logs } = setup();
     const response = await post(JSON.stringify({ items: [event(), { auditID: 'x' }, event({ auditID: 'a2' })] }));
     expect(await response.json()).toEqual({
@@ -188,8 +188,16 @@ describe('bodies', () => {
       invalid: 1,
     });
     expect(lines()).toHaveLength(2);
-    const warning = logs().find((log) => log.msg === 'invalid audit event');
-    expect(warning).toMatchObject({ level: 'warn', reason: 'missing stage', index: 1, item: { auditID: 'x' } });
+    const warnings = logs().filter((log) => log.msg.startsWith('invalid audit event'));
+    expect(warnings).toEqual([
+      {
+        level: 'warn',
+        time: expect.any(String),
+        msg: 'invalid audit events',
+        count: 1,
+        first: [{ index: 1, reason: 'missing stage' }],
+      },
+    ]);
   });
 
   it('does not answer 200 when the sink fails, and lets the retry through', async () => {
@@ -212,5 +220,58 @@ describe('bodies', () => {
     expect(retry.status).toBe(200);
     expect(await retry.json()).toMatchObject({ written: 1, dropped: { duplicate: 0 } });
     expect(written).toHaveLength(1);
+  });
+});
+
+describe('bodies that stall or trickle', () => {
+  /** A request body that sends `first`, then one byte every `everyMs` (never, when undefined), and never ends. */
+  function slowBody(first: Uint8Array, everyMs?: number) {
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(first);
+        if (everyMs !== undefined) timer = setInterval(() => controller.enqueue(new Uint8Array([32])), everyMs);
+      },
+      cancel() {
+        clearInterval(timer);
+      },
+    });
+    return { stream, stop: () => clearInterval(timer) };
+  }
+  const postStream = (app: ReturnType<typeof setup>['app'], stream: ReadableStream<Uint8Array>) =>
+    app.request('/audit', {
+      method: 'POST',
+      body: stream,
+      headers: { 'content-type': 'application/json' },
+      duplex: 'half',
+    } as RequestInit);
+
+  it('answers 408 and closes the connection when no byte arrives for bodyIdleTimeoutMs, releasing its bytes', async () => {
+    const { app, post, lines } = setup({ maxInflightBytes: 100_000, bodyIdleTimeoutMs: 200 });
+    const held = slowBody(new Uint8Array(90_000).fill(32));
+    const stalled = postStream(app, held.stream);
+    // While the stalled body holds 90 KB of the 100 KB budget, a 20 KB batch waits for its retry.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const items = Array.from({ length: 80 }, (_, i) => event({ auditID: `small-${i}` }));
+    const small = JSON.stringify({ items });
+    expect(small.length).toBeGreaterThan(10_000);
+    expect((await post(small)).status).toBe(503);
+
+    const response = await stalled;
+    expect(response.status).toBe(408);
+    expect(response.headers.get('connection')).toBe('close');
+    expect(await response.json()).toEqual({ error: 'no body bytes for 200 ms' });
+    const retried = await post(small);
+    expect(retried.status).toBe(200);
+    expect(lines()).toHaveLength(80);
+  });
+
+  it('answers 408 when a body that keeps trickling has not arrived whole within bodyTimeoutMs', async () => {
+    const { app } = setup({ bodyIdleTimeoutMs: 200, bodyTimeoutMs: 600 });
+    const trickle = slowBody(new TextEncoder().encode('{"items":['), 20);
+    const response = await postStream(app, trickle.stream);
+    trickle.stop();
+    expect(response.status).toBe(408);
+    expect(await response.json()).toEqual({ error: 'body did not arrive within 600 ms' });
   });
 });

@@ -6,11 +6,11 @@
  */
 import { zValidator } from '@hono/zod-validator';
 import { type BatchResult, PayloadError, type Pipeline, parsePayload } from '@kube-audit/core';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { isJsonContentType, readBody } from './body';
 import { ReceiverError } from './http-error';
-import { type Logger, RawJson } from './logger';
+import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PENDING_BYTES } from './settings';
 import type { Sink } from './sink';
@@ -25,9 +25,13 @@ export interface AppOptions {
   maxPendingBytes?: number;
   /**
    * Bytes of request bodies being read or processed at once; a batch that would take more gets
-   * 503, unless it is the only one. @default 2 × maxBodyBytes
+   * 503, unless it is the only one. @default maxBodyBytes
    */
   maxInflightBytes?: number;
+  /** 408 when a request body sends no byte for this long. @default 10000 */
+  bodyIdleTimeoutMs?: number;
+  /** 408 when a request body has not arrived whole this long after it began. @default 30000 (the API server's own timeout) */
+  bodyTimeoutMs?: number;
   /** Retry-After seconds on 503. client-go re-posts within the same attempt. @default 1 */
   retryAfterSeconds?: number;
   /** True once shutdown has begun: readiness fails and new batches get 503. */
@@ -35,9 +39,17 @@ export interface AppOptions {
   /** The bearer token requests must carry, or undefined when auth is off. Read per request, so it can rotate. */
   authToken?: () => string | undefined;
   metrics?: Metrics;
+  /**
+   * Serve `GET /metrics` here (behind the token). False when a metrics port of its own serves
+   * them (`createMetricsApp`), so that scrapers need no access to the ingest port. @default true
+   */
+  serveMetrics?: boolean;
   /** Clock for request durations, in milliseconds. @default performance.now */
   now?: () => number;
 }
+
+/** Invalid items of a batch whose index and reason are logged; the rest are counted. */
+const INVALID_ITEMS_LOGGED = 5;
 
 /** Receive paths: `/` and `/audit` (webhook URL without or with a path), `/post` (IKS service proxy). */
 export const RECEIVE_PATHS = ['/', '/post', '/audit', '/audit/:cluster'] as const;
@@ -65,10 +77,13 @@ export function createApp(options: AppOptions): Hono {
     metrics,
     maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
     maxPendingBytes = DEFAULT_MAX_PENDING_BYTES,
-    maxInflightBytes = 2 * maxBodyBytes,
+    maxInflightBytes = maxBodyBytes,
+    bodyIdleTimeoutMs = 10_000,
+    bodyTimeoutMs = 30_000,
     retryAfterSeconds = 1,
     draining = () => false,
     authToken = () => undefined,
+    serveMetrics = true,
     now = () => performance.now(),
   } = options;
   const unavailable = (message: string) =>
@@ -110,12 +125,12 @@ export function createApp(options: AppOptions): Hono {
       throw new ReceiverError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
   };
 
-  app.get('/metrics', async (c) => {
-    requireToken(c.req.raw);
-    if (!metrics) return c.json({ error: 'metrics are not enabled' }, 404);
-    const { contentType, text } = await metrics.render();
-    return c.body(text, 200, { 'Content-Type': contentType });
-  });
+  if (serveMetrics) {
+    app.get('/metrics', async (c) => {
+      requireToken(c.req.raw);
+      return renderMetrics(c, metrics);
+    });
+  }
 
   async function receive(request: Request, cluster: string | undefined): Promise<BatchResult> {
     requireToken(request);
@@ -133,10 +148,14 @@ export function createApp(options: AppOptions): Hono {
     };
     admit(Number(request.headers.get('content-length')) || 0);
     try {
-      const text = await readBody(request, maxBodyBytes, (bytes) => {
-        admit(bytes);
-        held += bytes;
-        inflightBytes += bytes;
+      const text = await readBody(request, maxBodyBytes, {
+        onRead(bytes) {
+          admit(bytes);
+          held += bytes;
+          inflightBytes += bytes;
+        },
+        idleTimeoutMs: bodyIdleTimeoutMs,
+        timeoutMs: bodyTimeoutMs,
       });
       return await writeBatch(text, cluster);
     } finally {
@@ -152,8 +171,16 @@ export function createApp(options: AppOptions): Hono {
       if (error instanceof PayloadError) throw new ReceiverError(400, error.message);
       throw error;
     }
-    for (const item of payload.invalid) {
-      logger.warn('invalid audit event', { reason: item.reason, index: item.index, item: new RawJson(item.raw) });
+    if (payload.invalid.length > 0) {
+      // One line per batch, with reasons and positions only: an item is never copied to stderr,
+      // since it can hold a Secret's data, and a million invalid items must not mean a million lines.
+      logger.warn('invalid audit events', {
+        count: payload.invalid.length,
+        first: payload.invalid
+          .slice(0, INVALID_ITEMS_LOGGED)
+          .map((item) => ({ index: item.index, reason: item.reason })),
+        cluster,
+      });
     }
     const result = pipeline.process(payload, { cluster });
     if (result.chunks.length > 0) {
@@ -204,11 +231,37 @@ export function createApp(options: AppOptions): Hono {
     ...RECEIVE_PATHS.map((p) => [p, 'POST'] as const),
     ['/healthz', 'GET, HEAD'] as const,
     ['/readyz', 'GET, HEAD'] as const,
-    ['/metrics', 'GET, HEAD'] as const,
+    ...(serveMetrics ? [['/metrics', 'GET, HEAD'] as const] : []),
   ]) {
     app.all(path, (c) => c.json({ error: 'method not allowed' }, 405, { Allow: allow }));
   }
 
+  return app;
+}
+
+async function renderMetrics(c: Context, metrics: Metrics | undefined): Promise<Response> {
+  if (!metrics) return c.json({ error: 'metrics are not enabled' }, 404);
+  const { contentType, text } = await metrics.render();
+  return c.body(text, 200, { 'Content-Type': contentType });
+}
+
+/**
+ * The app of the metrics port (`METRICS_PORT`): `GET /metrics` and nothing else, without the
+ * token. The port is meant for scrapers that a NetworkPolicy lets in; it takes no events, so the
+ * ingest token need not be handed to them.
+ *
+ * @example
+ * const metricsApp = createMetricsApp({ metrics });
+ */
+export function createMetricsApp(options: { metrics?: Metrics; logger?: Logger }): Hono {
+  const app = new Hono();
+  app.onError(function handleError(error, c) {
+    options.logger?.error('request failed', { error, path: c.req.path });
+    return c.json({ error: 'internal error' }, 500);
+  });
+  app.notFound((c) => c.json({ error: 'not found' }, 404));
+  app.get('/metrics', (c) => renderMetrics(c, options.metrics));
+  app.all('/metrics', (c) => c.json({ error: 'method not allowed' }, 405, { Allow: 'GET, HEAD' }));
   return app;
 }
 

@@ -4,7 +4,7 @@
  * app runs on Node, Bun and edge runtimes alike). The limit counts decompressed bytes: a small
  * gzip body can expand a thousandfold.
  */
-import { ReceiverError } from './http-error';
+import { CLOSE_CONNECTION, ReceiverError } from './http-error';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
@@ -13,17 +13,21 @@ export function isJsonContentType(value: string | null): boolean {
   return value !== null && JSON_TYPE.test(value.trim());
 }
 
+export interface ReadBodyOptions {
+  /** Called with each piece's (decompressed) size before it is kept; what it throws stops the read, as the limit does. */
+  onRead?: (bytes: number) => void;
+  /** 408 when no byte arrives for this long. @default 10000 */
+  idleTimeoutMs?: number;
+  /** 408 when the whole body has not arrived this long after the read began. @default 30000 */
+  timeoutMs?: number;
+}
+
 /**
- * @param onRead Called with each piece's (decompressed) size before it is kept; what it throws
- *   stops the read, as the limit does.
  * @throws {ReceiverError} 413 past `limit`, 415 for an unsupported Content-Encoding, 400 for a
- *   body that is not valid gzip or not valid UTF-8.
+ *   body that is not valid gzip or not valid UTF-8, 408 for a body that stalls or is too slow.
  */
-export async function readBody(
-  request: Request,
-  limit: number,
-  onRead: (bytes: number) => void = () => {},
-): Promise<string> {
+export async function readBody(request: Request, limit: number, options: ReadBodyOptions = {}): Promise<string> {
+  const { onRead = () => {}, idleTimeoutMs = 10_000, timeoutMs = 30_000 } = options;
   const encoding = request.headers.get('content-encoding')?.trim().toLowerCase() || 'identity';
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip')
     throw new ReceiverError(415, 'Content-Encoding must be gzip or identity');
@@ -38,9 +42,28 @@ export async function readBody(
   let buffer = new Uint8Array(Math.min(expected || 64 * 1024, 4 * 1024 * 1024));
   let length = 0;
   const reader = stream.getReader();
+  const deadline = Date.now() + timeoutMs;
+  // A body that stops arriving would hold its bytes (and the in-flight budget) and its connection
+  // until the runtime's own timeout, which Bun does not have; the API server gives up after 30 s.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const read = () => {
+    const wait = Math.min(idleTimeoutMs, deadline - Date.now());
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            wait < idleTimeoutMs
+              ? new ReceiverError(408, `body did not arrive within ${timeoutMs} ms`, CLOSE_CONNECTION)
+              : new ReceiverError(408, `no body bytes for ${idleTimeoutMs} ms`, CLOSE_CONNECTION),
+          ),
+        Math.max(0, wait),
+      );
+    });
+    return Promise.race([reader.read(), timedOut]).finally(() => clearTimeout(timer));
+  };
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await read();
       if (done) break;
       if (length + value.byteLength > limit) throw tooLarge(limit);
       onRead(value.byteLength);
@@ -57,7 +80,8 @@ export async function readBody(
     }
   } catch (error) {
     if (error instanceof ReceiverError) {
-      await reader.cancel().catch(() => {});
+      // Not awaited: a stalled stream may never settle its cancellation.
+      void reader.cancel().catch(() => {});
       throw error;
     }
     if (encoding !== 'identity') throw new ReceiverError(400, 'body is not valid gzip');

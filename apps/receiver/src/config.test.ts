@@ -13,7 +13,7 @@ describe('loadConfig', () => {
       tlsClientCaFile: undefined,
       authTokenFile: undefined,
       maxPendingBytes: 67_108_864,
-      maxInflightBytes: 67_108_864,
+      maxInflightBytes: 33_554_432,
     });
   });
 
@@ -33,7 +33,7 @@ describe('loadConfig', () => {
   });
 
   it('lets MAX_INFLIGHT_BYTES follow MAX_BODY_BYTES unless it is set', () => {
-    expect(loadConfig({ MAX_BODY_BYTES: '1048576' }).maxInflightBytes).toBe(2_097_152);
+    expect(loadConfig({ MAX_BODY_BYTES: '1048576' }).maxInflightBytes).toBe(1_048_576);
     expect(loadConfig({ MAX_BODY_BYTES: '1048576', MAX_INFLIGHT_BYTES: '4096' }).maxInflightBytes).toBe(4096);
     expect(() => loadConfig({ MAX_INFLIGHT_BYTES: '-1' })).toThrow(/^MAX_INFLIGHT_BYTES: must be a whole number/);
   });
@@ -45,6 +45,22 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ MAX_EVENT_BYTES: value })).toThrow(
         `MAX_EVENT_BYTES: must be 0 or a whole number from 512 to 1073741824 (got "${value}")`,
       );
+  });
+
+  it('reads the body timeouts and the log line cap, and names a bad value', () => {
+    expect(loadConfig({})).toMatchObject({
+      bodyIdleTimeoutMs: 10_000,
+      bodyTimeoutMs: 30_000,
+      logMaxLinesPerSecond: 100,
+    });
+    expect(loadConfig({ BODY_IDLE_TIMEOUT_MS: '2000', LOG_MAX_LINES_PER_SECOND: '5' })).toMatchObject({
+      bodyIdleTimeoutMs: 2000,
+      logMaxLinesPerSecond: 5,
+    });
+    expect(() => loadConfig({ LOG_MAX_LINES_PER_SECOND: '0' })).toThrow(
+      'LOG_MAX_LINES_PER_SECOND: must be a whole number from 1 to 1000000 (got "0")',
+    );
+    expect(() => loadConfig({ BODY_TIMEOUT_MS: '10s' })).toThrow(/^BODY_TIMEOUT_MS: must be a whole number/);
   });
 
   it('names a bad MAX_PENDING_BYTES and what it got; an empty *_FILE variable means unset', () => {

@@ -43,8 +43,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems.join('; '));
   const config = values as Config;
-  config.maxInflightBytes ??= 2 * config.maxBodyBytes;
+  config.maxInflightBytes ??= config.maxBodyBytes;
   if (config.httpEnabled && config.port !== 0 && config.port === config.tlsPort)
     throw new ConfigError(`TLS_PORT: must differ from PORT (both ${config.port})`);
+  const metricsPort = config.metricsPort;
+  if (metricsPort !== undefined && metricsPort !== 0) {
+    const clash = [
+      ['PORT', config.httpEnabled ? config.port : undefined],
+      ['TLS_PORT', config.tlsPort],
+    ].find(([, port]) => port === metricsPort);
+    if (clash) throw new ConfigError(`METRICS_PORT: must differ from ${clash[0]} (both ${metricsPort})`);
+  }
   return config;
 }

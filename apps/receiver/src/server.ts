@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createPipeline, PIPELINE_SETTINGS, type PipelineOptions, SettingError } from '@kube-audit/core';
 import type { Hono } from 'hono';
-import { createApp } from './app';
+import { createApp, createMetricsApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
 import { createLogger, type Logger } from './logger';
 import type { PrometheusMetricsOptions, ReceiverMetrics } from './prometheus';
@@ -96,7 +96,9 @@ export async function startReceiver(
     if (error instanceof ConfigError) fail(`invalid configuration: ${error.message}`);
     throw error;
   }
-  const logger = createLogger((line) => process.stderr.write(line), config.logLevel);
+  const logger = createLogger((line) => process.stderr.write(line), config.logLevel, {
+    maxLinesPerSecond: config.logMaxLinesPerSecond,
+  });
   const pipeline = createPipeline(pipelineOptionsOf(config, logger));
 
   const tlsFiles: TlsFiles = {
@@ -122,6 +124,7 @@ export async function startReceiver(
   let draining = false;
   let stopping: Promise<void> | undefined;
   const listeners: Listener[] = [];
+  let metricsListener: Listener | undefined;
   const closeWatchers: (() => void)[] = [];
   const shutdown = (exitCode: number, reason: string): Promise<void> => {
     stopping ??= (async () => {
@@ -134,7 +137,7 @@ export async function startReceiver(
       }, config.shutdownTimeoutMs);
       timer.unref();
       for (const close of closeWatchers) close();
-      await Promise.all(listeners.map((listener) => listener.close()));
+      await Promise.all([...listeners, ...(metricsListener ? [metricsListener] : [])].map((l) => l.close()));
       await sink.flush();
       logger.info('stopped', { exitCode });
       logger.flush();
@@ -170,8 +173,11 @@ export async function startReceiver(
     maxBodyBytes: config.maxBodyBytes,
     maxPendingBytes: config.maxPendingBytes,
     maxInflightBytes: config.maxInflightBytes,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs,
     draining: () => draining,
     authToken: token ? () => token.current() : undefined,
+    serveMetrics: config.metricsPort === undefined,
   });
 
   let http: Listener | undefined;
@@ -203,6 +209,13 @@ export async function startReceiver(
   if (config.httpEnabled) {
     http = await runtime.listen(app, { port: config.port }).catch((error) => listenFailed(config.port, error));
     listeners.push(http);
+  }
+  // Scrapers get a port of their own, which takes no events (deploy/monitoring opens only it).
+  if (config.metricsPort !== undefined) {
+    const port = config.metricsPort;
+    metricsListener = await runtime
+      .listen(createMetricsApp({ metrics, logger }), { port })
+      .catch((error) => listenFailed(port, error));
   }
   if (tls.present) await serveTls(tls).catch((error) => listenFailed(config.tlsPort, error));
   else
@@ -257,6 +270,7 @@ export async function startReceiver(
     runtime: runtime.name,
     // HTTP first, then HTTPS: tests and tools read the ports in this order.
     ports: listeners.map((listener) => listener.port),
+    metrics: metricsListener?.port,
     http: http?.port,
     https: https?.port,
     auth: token ? 'bearer token' : undefined,

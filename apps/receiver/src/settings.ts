@@ -30,6 +30,15 @@ export const RECEIVER_SETTINGS = [
   },
   { key: 'tlsPort', env: 'TLS_PORT', parse: wholeNumber(0, MAX_PORT), default: '4443', doc: 'HTTPS port' },
   {
+    key: 'metricsPort',
+    env: 'METRICS_PORT',
+    parse: wholeNumber(0, MAX_PORT),
+    // Unset by default, so that a receiver outside the manifests opens no second port; the
+    // Deployment sets it, so that scrapers are let in to this port only (deploy/monitoring).
+    deployed: '9090',
+    doc: '`GET /metrics` on this port only, plain HTTP without the token (then not on `PORT`/`TLS_PORT`)',
+  },
+  {
     key: 'tlsCertFile',
     env: 'TLS_CERT_FILE',
     parse: text,
@@ -67,9 +76,23 @@ export const RECEIVER_SETTINGS = [
     key: 'maxInflightBytes',
     env: 'MAX_INFLIGHT_BYTES',
     parse: wholeNumber(1024, 4 * 1024 ** 3),
-    // Follows MAX_BODY_BYTES unless set (loadConfig).
-    defaultDoc: '2 × `MAX_BODY_BYTES`',
+    // Follows MAX_BODY_BYTES unless set (loadConfig): what a 512Mi pod holds (docs/deploy.md).
+    defaultDoc: '`MAX_BODY_BYTES`',
     doc: 'body bytes of batches being taken at once; past it `503`, unless alone',
+  },
+  {
+    key: 'bodyIdleTimeoutMs',
+    env: 'BODY_IDLE_TIMEOUT_MS',
+    parse: wholeNumber(100, 600_000),
+    default: '10000',
+    doc: '`408` and the connection closed when a request body sends no byte for this long',
+  },
+  {
+    key: 'bodyTimeoutMs',
+    env: 'BODY_TIMEOUT_MS',
+    parse: wholeNumber(100, 3_600_000),
+    default: '30000',
+    doc: '`408` when a request body has not arrived whole this long after it began',
   },
   {
     key: 'shutdownTimeoutMs',
@@ -84,6 +107,13 @@ export const RECEIVER_SETTINGS = [
     parse: oneOf(LOG_LEVELS),
     default: 'info',
     doc: '`debug`, `info`, `warn`, `error` or `silent`',
+  },
+  {
+    key: 'logMaxLinesPerSecond',
+    env: 'LOG_MAX_LINES_PER_SECOND',
+    parse: wholeNumber(1, 1_000_000),
+    default: '100',
+    doc: 'stderr lines a second at most; the rest are counted in one line',
   },
 ] as const satisfies readonly Setting[];
 

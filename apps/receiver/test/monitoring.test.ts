@@ -86,8 +86,15 @@ const service = load(join(deployDir, '30-service.yaml'))[0] as {
   spec: { ports: { name: string; targetPort: number }[] };
 };
 const deployment = load(join(deployDir, '20-deployment.yaml'))[0] as {
-  spec: { template: { metadata: { labels: Record<string, string> } } };
+  spec: {
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: { containers: { env: { name: string; value: string }[] }[] };
+    };
+  };
 };
+/** The port the Deployment serves /metrics on: the NetworkPolicy and the ServiceMonitor must use it, never PORT. */
+const METRICS_PORT = deployment.spec.template.spec.containers[0]?.env.find((e) => e.name === 'METRICS_PORT')?.value;
 
 /** What the receiver exports, with every optional series present: sample name -> label names. */
 async function exportedSeries(): Promise<Map<string, Set<string>>> {
@@ -129,18 +136,18 @@ describe('deploy/monitoring', () => {
     expect(yamlFiles).toEqual(['networkpolicy.yaml', 'prometheusrule.yaml', 'servicemonitor.yaml']);
   });
 
-  it('has a ServiceMonitor that selects the kube-audit Service and scrapes /metrics on a port it names', () => {
+  it('has a ServiceMonitor that selects the kube-audit Service and scrapes /metrics on its metrics port only', () => {
     const [monitor, ...others] = byKind('ServiceMonitor').map((object) => ServiceMonitor.parse(object));
     expect(others).toEqual([]);
     const selector = monitor?.spec.selector.matchLabels ?? {};
     for (const [key, value] of Object.entries(selector)) expect(service.metadata.labels[key]).toBe(value);
-    for (const endpoint of monitor?.spec.endpoints ?? []) {
-      expect(service.spec.ports.map((port) => port.name)).toContain(endpoint.port);
-      expect(endpoint.path).toBe('/metrics');
-    }
+    expect(monitor?.spec.endpoints.map((endpoint) => [endpoint.port, endpoint.path])).toEqual([
+      ['metrics', '/metrics'],
+    ]);
+    expect(service.spec.ports.find((port) => port.name === 'metrics')?.targetPort).toBe(Number(METRICS_PORT));
   });
 
-  it('has a NetworkPolicy, valid for Kubernetes, that opens only the HTTP port of the receiver pods', () => {
+  it('has a NetworkPolicy, valid for Kubernetes, that opens only the metrics port of the receiver pods', () => {
     const [policy] = byKind('NetworkPolicy');
     expect(() => new NetworkPolicy(policy as never).validate()).not.toThrow();
     const spec = (policy as { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: unknown[] } })
@@ -150,7 +157,7 @@ describe('deploy/monitoring', () => {
     }
     expect(spec.ingress).toEqual([
       expect.objectContaining({
-        ports: [{ protocol: 'TCP', port: service.spec.ports.find((p) => p.name === 'http')?.targetPort }],
+        ports: [{ protocol: 'TCP', port: Number(METRICS_PORT) }],
       }),
     ]);
   });

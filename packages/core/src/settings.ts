@@ -57,6 +57,8 @@ export interface Setting {
   readonly parse: (text: string, context: SettingContext) => unknown;
   /** The default in its text form (as the Deployment spells it out); absent means unset. */
   readonly default?: string;
+  /** What deploy/20-deployment.yaml sets, where that differs from the default (text form). */
+  readonly deployed?: string;
   /** The docs' default column, for a default that is not a fixed text (one derived from another). */
   readonly defaultDoc?: string;
   /** The docs' meaning column: one line. */

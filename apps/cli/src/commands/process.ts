@@ -7,7 +7,7 @@ import { createPipeline } from '@kube-audit/core';
 import { parseFlags } from '../args';
 import { type Command, EXIT_FAILED } from '../command';
 import { checkInputs, readEvents } from '../input';
-import { plural, reportInvalid, write } from '../output';
+import { escapeControl, plural, reportInvalid, write } from '../output';
 import { pipelineFlags, pipelineHelp, pipelineOptionsOf } from '../pipeline-flags';
 
 const flags = {
@@ -42,7 +42,9 @@ export const processCommand: Command = {
   async run(argv, io) {
     const started = performance.now();
     const { values, positionals } = parseFlags(argv, flags);
-    const options = pipelineOptionsOf(values, (message) => io.stderr.write(`kube-audit: ${message}\n`));
+    const options = pipelineOptionsOf(values, (message) =>
+      io.stderr.write(`kube-audit: ${escapeControl(message, true)}\n`),
+    );
     const files = checkInputs(positionals, io.stdin);
     const pipeline = createPipeline(options);
     const totals = { received: 0, written: 0, policy: 0, duplicate: 0, invalid: 0, truncated: 0, cut: 0, redacted: 0 };

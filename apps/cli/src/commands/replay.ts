@@ -9,7 +9,7 @@ import { decimalNumber, duration, parseFlags, readFlagFile, wholeNumber } from '
 import { STDIN } from '../bytes';
 import { type Command, EXIT_FAILED } from '../command';
 import { checkInputs, readEvents } from '../input';
-import { plural, reportInvalid } from '../output';
+import { escapeControl, plural, reportInvalid } from '../output';
 import { type Batch, createBatcher } from '../replay/batcher';
 import { createDelivery, MAX_ATTEMPTS } from '../replay/delivery';
 import { createPoster } from '../replay/http-post';
@@ -31,6 +31,7 @@ const flags = {
   key: { type: 'string' },
   'insecure-skip-tls-verify': { type: 'boolean' },
   'token-file': { type: 'string' },
+  'allow-insecure-token': { type: 'boolean' },
   strict: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
@@ -55,7 +56,8 @@ Flags:
   --ca FILE                    CA certificate(s) to verify the receiver (PEM)
   --cert FILE, --key FILE      client certificate and key for mutual TLS (PEM)
   --insecure-skip-tls-verify   do not verify the receiver's certificate
-  --token-file FILE            send Authorization: Bearer <the file's content>
+  --token-file FILE            send Authorization: Bearer <the file's content>; needs an https:// --url
+  --allow-insecure-token       send the token over plain http:// anyway (anyone on the path can read it)
   --strict                     exit 1 if any input was invalid
   -v, --verbose                report every failed attempt, not only dropped batches
 
@@ -89,6 +91,13 @@ export const replayCommand: Command = {
     }
     const token = readFlagFile('token-file', values['token-file'])?.trim();
     if (token === '') throw new UsageError(`--token-file: ${values['token-file']} is empty`);
+    // A bearer token over plain HTTP can be read (and replayed) by anyone on the path.
+    if (token !== undefined && url.protocol !== 'https:' && !values['allow-insecure-token']) {
+      throw new UsageError(
+        '--token-file over http:// would send the token in clear: use an https:// --url, ' +
+          'or add --allow-insecure-token to send it anyway',
+      );
+    }
     const files = checkInputs(positionals, io.stdin);
     const poster = createPoster({
       url,
@@ -115,7 +124,8 @@ export const replayCommand: Command = {
     };
     const say = (message: string) => {
       progress.clear();
-      io.stderr.write(`kube-audit: ${message}\n`);
+      // auditIDs come from the log and error texts from the network: shown, never acted on.
+      io.stderr.write(`kube-audit: ${escapeControl(message)}\n`);
     };
     const deliver = createDelivery({
       post: poster.post,

@@ -3,6 +3,7 @@
  * The stats as aligned text: totals and time range, then per dimension the top values with their
  * event counts and share.
  */
+import { escapeControl } from '../output';
 import { DIMENSIONS } from './dimensions';
 import type { Tally } from './tally';
 
@@ -18,8 +19,8 @@ export function renderTable(tally: Tally, top: number): string {
   const lines = [
     `events   ${report.events}`,
     `invalid  ${report.invalid}`,
-    `first    ${report.timeRange?.first ?? '-'}`,
-    `last     ${report.timeRange?.last ?? '-'}`,
+    `first    ${escapeControl(report.timeRange?.first ?? '-')}`,
+    `last     ${escapeControl(report.timeRange?.last ?? '-')}`,
   ];
   for (const dimension of DIMENSIONS) {
     const counts = tally.counts(dimension.key);
@@ -49,6 +50,8 @@ function share(count: number, total: number): string {
   return total === 0 ? '-' : `${((count / total) * 100).toFixed(1)}%`;
 }
 
-function cut(value: string): string {
+/** Values come from the log: a user name can carry terminal escapes, so they are shown escaped. */
+function cut(raw: string): string {
+  const value = escapeControl(raw);
   return value.length > MAX_VALUE_WIDTH ? `${value.slice(0, MAX_VALUE_WIDTH - 1)}…` : value;
 }

@@ -1,0 +1,162 @@
+/**
+ * The CLI against input made to hurt it, as a real process: terminal escapes in a log's values and
+ * in file names are shown escaped, a bearer token is not sent over plain HTTP unless asked for,
+ * and input without an end (`/dev/zero`, an endless document on stdin) stops with an error that
+ * names the file and the position.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildCli, CLI, REPO, runCli } from './support/cli';
+import { answer, startServer, type TestServer } from './support/server';
+
+let tmp: string;
+let server: TestServer | undefined;
+beforeAll(() => {
+  buildCli();
+  tmp = mkdtempSync(join(tmpdir(), 'kube-audit-hostile-'));
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Sets the terminal's title, rings the bell, an 8-bit CSI, and a right-to-left override. */
+const ESCAPES = '\u001b]0;owned\u0007\u009b31m\u202e';
+const SHOWN = '\\u001b]0;owned\\u0007\\u009b31m\\u202e';
+
+/** Characters a terminal acts on: C0 (but newline), DEL, C1, bidi controls. */
+const actsOnTerminal = (text: string) =>
+  [...text].some((ch) => {
+    const code = ch.charCodeAt(0);
+    return (code < 0x20 && code !== 10) || (code >= 0x7f && code <= 0x9f) || (code >= 0x202a && code <= 0x202e);
+  });
+
+const event = (fields: Record<string, unknown> = {}) => ({
+  kind: 'Event',
+  apiVersion: 'audit.k8s.io/v1',
+  level: 'Metadata',
+  auditID: 'a1',
+  stage: 'ResponseComplete',
+  requestURI: '/api/v1/namespaces/default/pods',
+  verb: 'list',
+  user: { username: 'alice' },
+  objectRef: { resource: 'pods', namespace: 'default', apiVersion: 'v1' },
+  requestReceivedTimestamp: '2026-11-27T05:00:00.000000Z',
+  stageTimestamp: '2026-11-27T05:00:00.001000Z',
+  ...fields,
+});
+
+describe('terminal escapes from the log and the command line are shown escaped', () => {
+  it('stats: a user name, a resource and a namespace', async () => {
+    const log = join(tmp, 'escapes.log');
+    writeFileSync(
+      log,
+      `${JSON.stringify(
+        event({
+          user: { username: `mallory${ESCAPES}` },
+          objectRef: { resource: `pods${ESCAPES}`, namespace: `ns${ESCAPES}`, apiVersion: 'v1' },
+        }),
+      )}\n`,
+    );
+    const run = await runCli(['stats', log]);
+    expect(run.code).toBe(0);
+    expect(actsOnTerminal(run.stdout)).toBe(false);
+    expect(run.stdout).toContain(`mallory${SHOWN}`);
+    expect(run.stdout).toContain(`ns${SHOWN}`);
+    // --json stays JSON: the same value, decoded by a JSON reader.
+    const json = await runCli(['stats', '--json', log]);
+    expect(JSON.parse(json.stdout).users).toEqual({ [`mallory${ESCAPES}`]: 1 });
+  });
+
+  it('replay: the auditID of a dropped batch', async () => {
+    server = await startServer((_request, response) => answer(response, 500));
+    const log = join(tmp, 'dropped.log');
+    writeFileSync(log, `${JSON.stringify(event({ auditID: `id${ESCAPES}` }))}\n`);
+    const run = await runCli(['replay', '--url', server.url, '--initial-backoff', '1ms', log]);
+    expect(run.code).toBe(1);
+    expect(actsOnTerminal(run.stderr)).toBe(false);
+    expect(run.stderr).toContain(`(1 event from auditID id${SHOWN}) dropped after 5 attempts: HTTP 500\n`);
+  });
+
+  it('error messages and invalid-line messages: a file name', async () => {
+    const missing = await runCli(['stats', join(tmp, `missing${ESCAPES}.log`)]);
+    expect(missing.code).toBe(2);
+    expect(actsOnTerminal(missing.stderr)).toBe(false);
+    expect(missing.stderr).toContain(`missing${SHOWN}.log: no such file`);
+
+    const named = join(tmp, `bad${ESCAPES}\n{"forged":1}.log`);
+    writeFileSync(named, '{"kind":"Event"}\n');
+    const invalid = await runCli(['process', named]);
+    expect(invalid.code).toBe(0);
+    expect(actsOnTerminal(invalid.stderr)).toBe(false);
+    expect(invalid.stderr).toBe(`${tmp}/bad${SHOWN}\\n{"forged":1}.log:1: invalid audit event: missing auditID\n`);
+  });
+});
+
+describe('replay --token-file over plain http://', () => {
+  it('exits 2 and sends nothing, unless --allow-insecure-token', async () => {
+    server = await startServer((_request, response) => answer(response, 200));
+    const token = join(tmp, 'token');
+    writeFileSync(token, 's3cret\n');
+    const log = join(tmp, 'one.log');
+    writeFileSync(log, `${JSON.stringify(event())}\n`);
+
+    const refused = await runCli(['replay', '--url', server.url, '--token-file', token, log]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      'kube-audit: --token-file over http:// would send the token in clear: use an https:// --url, ' +
+        'or add --allow-insecure-token to send it anyway\n',
+    );
+    expect(server.requests).toHaveLength(0);
+
+    const allowed = await runCli(['replay', '--url', server.url, '--token-file', token, '--allow-insecure-token', log]);
+    expect(allowed.code).toBe(0);
+    expect(server.requests.map((request) => request.headers.authorization)).toEqual(['Bearer s3cret']);
+  });
+});
+
+describe('input without an end', () => {
+  it.skipIf(!existsSync('/dev/zero'))(
+    '/dev/zero: stops past the longest line with the file and position',
+    async () => {
+      const run = await runCli(['stats', '/dev/zero']);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toBe(
+        'kube-audit: /dev/zero:1: line longer than 33554432 bytes (from byte 0), more than any audit event can be; stopped reading\n',
+      );
+    },
+    60_000,
+  );
+
+  it('a long line after valid ones: stops at its line number and byte offset', async () => {
+    const first = `${JSON.stringify(event())}\n`;
+    const log = join(tmp, 'long-line.log');
+    writeFileSync(log, `${first}${first}${'x'.repeat(33 * 1024 * 1024)}\n${first}`);
+    const run = await runCli(['process', '--no-dedupe', log]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      `kube-audit: ${log}:3: line longer than 33554432 bytes (from byte ${2 * Buffer.byteLength(first)}), more than any audit event can be; stopped reading\n`,
+    );
+  }, 60_000);
+
+  it('an endless pretty-printed document on stdin: stops with the line it reached', async () => {
+    // `[` and then `0,` lines for ever: every line is short, the document never ends.
+    const child = spawn('sh', ['-c', `{ echo '['; yes '0,'; } | "${process.execPath}" "${CLI}" stats`], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      /^kube-audit: <stdin>:\d+: a JSON document longer than 134217728 characters, more than an audit log document can be; stopped reading\n$/,
+    );
+  }, 120_000);
+});
