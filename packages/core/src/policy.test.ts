@@ -153,11 +153,17 @@ describe('createPolicyChecker', () => {
     expect(check(rules, { ...pod, name: undefined })).toBe('None');
   });
 
-  it('trims Go cutsets, so pods//* and */*/log behave like pods/* and */log', () => {
-    expect(check([{ level: 'Request', resources: [{ resources: ['pods//*'] }] }], pod)).toBe('Request');
+  // checker.go (k8s.io/apiserver v0.37, pkg/audit/policy/checker.go lines 205 and 209) strips one
+  // prefix or suffix: strings.TrimPrefix(res, "*/"), strings.TrimSuffix(res, "/*") since 1.18.
+  it('strips exactly one */ prefix or /* suffix, so pods//* and *//exec match no request', () => {
+    const exec: PolicyRequest = { ...pod, subresource: 'exec' };
+    expect(check([{ level: 'Request', resources: [{ resources: ['pods//*'] }] }], pod)).toBe('None');
+    expect(check([{ level: 'Request', resources: [{ resources: ['pods//*'] }] }], exec)).toBe('None');
+    expect(check([{ level: 'Request', resources: [{ resources: ['*//exec'] }] }], exec)).toBe('None');
     expect(check([{ level: 'Request', resources: [{ resources: ['*/*/log'] }] }], { ...pod, subresource: 'log' })).toBe(
-      'Request',
+      'None',
     );
+    expect(check([{ level: 'Request', resources: [{ resources: ['*/exec'] }] }], exec)).toBe('Request');
   });
 
   it('strips every trailing * of a nonResourceURL prefix, even in a policy that skipped validation', () => {
@@ -188,7 +194,7 @@ describe('createPolicyChecker', () => {
   });
 
   it('agrees with a literal port of checker.go on random rules and requests', () => {
-    const word = fc.constantFrom('', 'pods', 'log', 'apps', 'a', 'default', '*', '/', 'x/y');
+    const word = fc.constantFrom('', 'pods', 'pods/', 'log', 'exec', '/exec', 'apps', 'a', 'default', '*', '/', 'x/y');
     const resourceEntry = fc.constantFrom(
       '*',
       'pods',
@@ -197,6 +203,7 @@ describe('createPolicyChecker', () => {
       '*/log',
       '*/*',
       'pods//*',
+      '*//exec',
       '*/*/log',
       'secrets',
       'a/x/y',
@@ -274,11 +281,6 @@ describe('createPolicyChecker', () => {
 
 /** Line by line port of checker.go (EvaluatePolicyRule, ruleMatches, ruleMatchesResource, pathMatches). */
 function referenceCheck(policy: Policy, req: PolicyRequest) {
-  const trimLeft = (s: string, cut: string) => {
-    let i = 0;
-    while (i < s.length && cut.includes(s[i] as string)) i++;
-    return s.slice(i);
-  };
   const trimRight = (s: string, cut: string) => {
     let i = s.length;
     while (i > 0 && cut.includes(s[i - 1] as string)) i--;
@@ -299,8 +301,8 @@ function referenceCheck(policy: Policy, req: PolicyRequest) {
         for (const res of gr.resources ?? []) {
           if (len(gr.resourceNames) === 0 || has(gr.resourceNames, req.name ?? '')) {
             if (res === combined || res === '*') return true;
-            if (subresource.length > 0 && res.startsWith('*/') && subresource === trimLeft(res, '*/')) return true;
-            if (res.endsWith('/*') && resource === trimRight(res, '/*')) return true;
+            if (subresource.length > 0 && res.startsWith('*/') && subresource === res.slice(2)) return true;
+            if (res.endsWith('/*') && resource === res.slice(0, -2)) return true;
           }
         }
       }

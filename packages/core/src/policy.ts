@@ -247,13 +247,7 @@ function setOrUndefined(values: readonly string[] | undefined): ReadonlySet<stri
   return values !== undefined && values.length > 0 ? new Set(values) : undefined;
 }
 
-/** Go's strings.TrimLeft/TrimRight take a *cutset*, not a prefix: `TrimRight("pods//*", "/*")` is `pods`. */
-function trimLeftCutset(value: string, cutset: string): string {
-  let start = 0;
-  while (start < value.length && cutset.includes(value.charAt(start))) start++;
-  return value.slice(start);
-}
-
+/** Go's strings.TrimRight takes a *cutset*, not a suffix: `TrimRight("/healthz**", "*")` is `/healthz`. */
 function trimRightCutset(value: string, cutset: string): string {
   let end = value.length;
   while (end > 0 && cutset.includes(value.charAt(end - 1))) end--;
@@ -290,10 +284,13 @@ function compileGroupResources(gr: GroupResources): Matcher {
     if (res === '*') all = true;
     exact.add(res);
     if (res.includes('/')) exactWithSlash.push(res);
-    if (res.startsWith('*/')) subresourceOfAny.add(trimLeftCutset(res, '*/'));
-    // checker.go tests only `resource == TrimRight(res, "/*")`, never the subresource: so `pods/*` also
+    // checker.go strips exactly one `*/` prefix or `/*` suffix (strings.TrimPrefix/TrimSuffix since
+    // Kubernetes 1.18), so `*//exec` wants subresource `/exec` and `pods//*` resource `pods/`: neither
+    // matches a real request.
+    if (res.startsWith('*/')) subresourceOfAny.add(res.slice(2));
+    // checker.go tests only `resource == TrimSuffix(res, "/*")`, never the subresource: so `pods/*` also
     // matches a request for `pods` itself.
-    if (res.endsWith('/*')) anySubresourceOf.add(trimRightCutset(res, '/*'));
+    if (res.endsWith('/*')) anySubresourceOf.add(res.slice(0, -2));
   }
 
   return (request) => {
