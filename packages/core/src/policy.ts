@@ -5,6 +5,7 @@
  */
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
+import { requestNameOf } from './internal/request-name';
 import { type GroupResources, type Level, Policy, type PolicyRule, type Stage } from './schema';
 
 /** The request attributes a policy rule is matched against (authorizer.Attributes). */
@@ -447,6 +448,9 @@ function stringList(value: unknown): readonly string[] | undefined {
  * Builds the PolicyRequest that the API server evaluated for an audit event (any of v1, v1beta1, v1alpha1).
  *
  * The event's `user` is the authenticated user (never `impersonatedUser`); `user: {}` means there was none.
+ * The name is the one the request URL carried (`requestURI`, read as the API server's RequestInfo reads it,
+ * with `list`/`watch` taking a `metadata.name` field selector), not `objectRef.name`: the API server fills
+ * that from the body of a create after it has decided the policy.
  * An event without `objectRef` is a non-resource request. v1alpha1 objectRefs have no `apiGroup` but
  * `apiVersion: "group/version"` (`"v1"` alone is the core group).
  *
@@ -472,7 +476,9 @@ export function policyRequestOf(event: {
     request.apiGroup = typeof ref.apiGroup === 'string' ? ref.apiGroup : groupOfApiVersion(ref.apiVersion);
     request.resource = stringOr(ref.resource, '');
     request.subresource = stringOr(ref.subresource, '');
-    request.name = stringOr(ref.name, '');
+    // The name in the URL, as RequestInfo resolves it: objectRef.name of a create is filled from the
+    // body only after the policy decision (LogRequestObject), so it must not decide resourceNames.
+    request.name = typeof event.requestURI === 'string' ? requestNameOf(event.requestURI, request.verb) : '';
   }
   return request;
 }

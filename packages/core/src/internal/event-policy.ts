@@ -6,6 +6,7 @@
 import type { AuditEvent } from '../event';
 import type { PolicyChecker, PolicyDecision, PolicyRequest } from '../policy';
 import { forEachString, userAt } from './fields';
+import { requestNameOf } from './request-name';
 
 export type EventChecker = (event: AuditEvent) => PolicyDecision;
 /** Decisions remembered, at most; then the memory starts afresh. */
@@ -26,11 +27,13 @@ export function createEventChecker(checker: PolicyChecker): EventChecker {
     const ref = event.original('objectRef');
     const user = event.original('user');
     const target = ref ? s.slice(ref.valueStart, ref.valueEnd) : `?${event.requestURI.split('?', 1)[0]}`;
-    const key = `${event.verb}\u0000${target}\u0000${user ? s.slice(user.valueStart, user.valueEnd) : ''}`;
-    if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event));
+    // The name the URL carried decides resourceNames (objectRef.name may come from the body).
+    const name = ref ? requestNameOf(event.requestURI, event.verb) : '';
+    const key = `${event.verb}\u0000${target}\u0000${name}\u0000${user ? s.slice(user.valueStart, user.valueEnd) : ''}`;
+    if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event, name));
     let decision = decisions.get(key);
     if (decision === undefined) {
-      decision = checker(new EventPolicyRequest(event));
+      decision = checker(new EventPolicyRequest(event, name));
       if (decisions.size >= DECISION_CACHE_SIZE) decisions.clear();
       // A copy of the key's characters: the key itself is made of slices of the request's body.
       decisions.set(` ${key}`.slice(1), decision);
@@ -41,8 +44,8 @@ export function createEventChecker(checker: PolicyChecker): EventChecker {
 
 /**
  * An event's PolicyRequest, read in place from the event's text (as `policyRequestOf` reads a
- * decoded event); the user is read only if a rule asks for it, as most ask first for the verb
- * and the resource.
+ * decoded event), with the name resolved from its requestURI; the user is read only if a rule
+ * asks for it, as most ask first for the verb and the resource.
  */
 class EventPolicyRequest implements PolicyRequest {
   readonly verb: string;
@@ -57,7 +60,7 @@ class EventPolicyRequest implements PolicyRequest {
   #user: PolicyRequest['user'] | undefined;
   #userRead = false;
 
-  constructor(event: AuditEvent) {
+  constructor(event: AuditEvent, name: string) {
     this.#event = event;
     this.verb = event.verb;
     const query = event.requestURI.indexOf('?');
@@ -68,14 +71,13 @@ class EventPolicyRequest implements PolicyRequest {
       this.namespace = '';
       this.resource = '';
       this.subresource = '';
-      this.name = '';
+      this.name = name;
       let apiGroup: string | undefined;
       let apiVersion: string | undefined;
       forEachString(event.source, ref.valueStart, (key, value) => {
         if (key === 'namespace') this.namespace = value;
         else if (key === 'resource') this.resource = value;
         else if (key === 'subresource') this.subresource = value;
-        else if (key === 'name') this.name = value;
         else if (key === 'apiGroup') apiGroup = value;
         else if (key === 'apiVersion') apiVersion = value;
       });
