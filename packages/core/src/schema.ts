@@ -70,11 +70,13 @@ export const Event = z.looseObject({
   stage: Stage,
   requestURI: z.string(),
   verb: z.string(),
-  user: UserInfo.optional(),
+  /** `null` decodes to an empty UserInfo in Go (encoding/json leaves a struct at its zero value). */
+  user: UserInfo.nullable().optional(),
   impersonatedUser: UserInfo.nullable().optional(),
   authenticationMetadata: z.looseObject({ impersonationConstraint: z.string().optional() }).nullable().optional(),
   sourceIPs: z.array(z.string()).nullable().optional(),
-  userAgent: z.string().optional(),
+  /** `null` decodes to "" in Go. */
+  userAgent: z.string().nullable().optional(),
   objectRef: ObjectReference.nullable().optional(),
   responseStatus: Status.nullable().optional(),
   /** Raw JSON as the API server embedded it: an object, or an array (json-patch), or a string. */
@@ -94,7 +96,8 @@ export const EventList = z.looseObject({
   kind: z.literal('EventList').optional(),
   apiVersion: AuditApiVersion.optional(),
   metadata: z.looseObject({}).nullable().optional(),
-  items: z.array(z.unknown()),
+  /** `null` or absent is an empty batch, as encoding/json decodes it into a nil slice. */
+  items: z.array(z.unknown()).nullable().optional(),
 });
 export type EventList = z.infer<typeof EventList>;
 
