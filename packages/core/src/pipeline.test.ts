@@ -229,6 +229,25 @@ describe('policy step', () => {
   });
 });
 
+describe('omitManagedFields', () => {
+  const vectors = JSON.parse(readFileSync(`${FIXTURES}managed-fields-vectors.json`, 'utf8')) as {
+    cases: { description: string; verb: string; field: string; input: unknown; expected: unknown }[];
+  };
+  const { policy } = parsePolicy(policyYaml('RequestResponse', {}, { omitManagedFields: true }));
+  it.each(vectors.cases)('$description', ({ verb, field, input, expected }) => {
+    const { out } = run([base({ verb, [field]: input })], { policy });
+    expect(out[0]?.[field]).toEqual(expected);
+  });
+
+  it('changes nothing when the decision keeps managedFields', () => {
+    const { policy: keep } = parsePolicy(policyYaml('RequestResponse', {}, { omitManagedFields: false }));
+    for (const { verb, field, input } of vectors.cases) {
+      const { out } = run([base({ verb, [field]: input })], { policy: keep });
+      expect(out[0]?.[field]).toEqual(input);
+    }
+  });
+});
+
 describe('redaction step', () => {
   const secretRef = { resource: 'secrets', namespace: 'default', name: 's1', apiVersion: 'v1' };
   const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
