@@ -339,6 +339,65 @@ function referenceCheck(policy: Policy, req: PolicyRequest) {
 }
 
 describe('parsePolicy', () => {
+  const loading = JSON.parse(fixture('policy-loading-vectors.json')) as {
+    cases: { name: string; file: string; accepted: boolean; strictDecodingError: boolean; policy?: unknown }[];
+  };
+  /** The warnings that stand for the API server's strict decoding error (its lenient retry). */
+  const strict = (warnings: string[]) => warnings.filter((w) => /unknown field|duplicate key/.test(w));
+
+  describe('loads what kube-apiserver loads, and refuses what it refuses (policy-loading-vectors.json)', () => {
+    it.each(loading.cases)('$name', ({ file, accepted, strictDecodingError, policy }) => {
+      if (!accepted) {
+        expect(() => parsePolicy(file, { source: 'p.yaml' })).toThrow(PolicyError);
+        return;
+      }
+      const result = parsePolicy(file, { source: 'p.yaml' });
+      expect(result.policy).toEqual(policy);
+      expect(strict(result.warnings).length > 0).toBe(strictDecodingError);
+    });
+  });
+
+  it('says where group "*" is accepted: Kubernetes 1.36 and later', () => {
+    const { warnings } = parsePolicy(`${BASE}rules:\n- level: None\n  resources: [{group: apps}, {group: "*"}]\n`, {
+      source: 'p.yaml',
+    });
+    expect(warnings).toEqual([
+      'p.yaml: rules[0].resources[1].group: "*" (every API group) is accepted by kube-apiserver only from Kubernetes 1.36; older API servers refuse this policy',
+    ]);
+  });
+
+  it('warns that documents after the first are ignored', () => {
+    const { warnings } = parsePolicy(`${BASE}rules: [{level: None}]\n---\nkind: ConfigMap\n`, { source: 'p.yaml' });
+    expect(warnings).toEqual([
+      'p.yaml: line 4, column 1: only the first YAML document is read, as by kube-apiserver; the rest is ignored',
+    ]);
+  });
+
+  it('never echoes the file in a JSON syntax error', () => {
+    const secret = 'a-long-value-that-must-not-be-echoed';
+    expect(() => parsePolicy(`{"apiVersion": "${secret}",}`)).toThrow(PolicyError);
+    try {
+      parsePolicy(`{"apiVersion": "${secret}",}`);
+    } catch (error) {
+      expect((error as PolicyError).message).not.toContain(secret);
+    }
+  });
+
+  it('reads hostile scalars and nesting without throwing anything but PolicyError', () => {
+    for (const text of [
+      `${BASE}rules: [{level: None, users: [.inf, -.inf, .nan, 0x, 0b2, 08, 9223372036854775808, 18446744073709551616, -0b1, +12, 1_000, ._5]}]\n`,
+      `${BASE}rules: [{level: None, verbs: [${'['.repeat(500)}${']'.repeat(500)}]}]\n`,
+      `${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}`,
+      '\ufeff{"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "None"}]}',
+    ]) {
+      try {
+        parsePolicy(text);
+      } catch (error) {
+        expect(error).toBeInstanceOf(PolicyError);
+      }
+    }
+  });
+
   it("parses Falco's recommended policy", () => {
     const { policy, warnings } = parsePolicy(fixture('real/policies/falco-k8saudit-audit-policy.yaml'), {
       source: 'falco.yaml',
@@ -485,9 +544,16 @@ describe('parsePolicy', () => {
         message: 'policy.yaml: the document is empty; expected a Policy',
       },
       {
-        title: 'two documents',
-        yaml: `${BASE}rules: [{level: None}]\n---\n${BASE}rules: [{level: Metadata}]\n`,
-        message: 'policy.yaml: line 4, column 1: a policy file must hold exactly one YAML document',
+        title: 'an empty first document before a policy',
+        yaml: `---\n---\n${BASE}rules: [{level: None}]\n`,
+        message:
+          'policy.yaml: line 1, column 1: the first document is empty; expected a Policy (only the first is read)',
+      },
+      {
+        title: 'JSON with a comment, naming the line',
+        yaml: '{\n  // c\n  "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "None"}]\n}',
+        message:
+          /^policy\.yaml: (line 2, column 3: )?not valid JSON: a policy file that starts with "\{" is read as strict JSON/,
       },
     ];
     it.each(cases)('rejects $title', ({ yaml, message }) => {
