@@ -203,6 +203,22 @@ describe('policy step', () => {
     ]);
   });
 
+  describe('decides both stages of a request alike (request-name-vectors.json)', () => {
+    const { policyCases } = JSON.parse(readFileSync(`${FIXTURES}request-name-vectors.json`, 'utf8')) as {
+      policyCases: { description: string; policy: Json; events: (Json & { expectedLevel: Level })[] }[];
+    };
+    it.each(policyCases)('$description', ({ policy, events }) => {
+      const { policy: parsed } = parsePolicy(JSON.stringify(policy));
+      const check = createPolicyChecker(parsed);
+      const pipeline = createPipeline({ policy: parsed, dedupeCacheSize: 0 });
+      for (const { expectedLevel, ...fields } of events) {
+        const event = base({ level: 'Metadata', ...fields });
+        expect(check(policyRequestOf(event)).level).toBe(expectedLevel);
+        expect(pipeline.process(parsePayload(list([event]))).written).toBe(expectedLevel === 'None' ? 0 : 1);
+      }
+    });
+  });
+
   it('never raises an event’s level', () => {
     const { policy } = parsePolicy(policyYaml('RequestResponse'));
     const { out } = run([base({ level: 'Metadata' })], { policy });

@@ -1,68 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { requestNameOf } from './request-name';
 
-// The tables of k8s.io/apiserver v0.37 pkg/endpoints/request/requestinfo_test.go: [url, verb the
-// resolver gives (the verb the audit event carries), name].
-describe('requestNameOf', () => {
-  describe('agrees with TestGetAPIRequestInfo', () => {
-    const rows: [string, string, string][] = [
-      ['/api/v1/namespaces', 'list', ''],
-      ['/api/v1/namespaces/other', 'get', 'other'],
-      ['/api/v1/namespaces/other/pods', 'list', ''],
-      ['/api/v1/namespaces/other/pods/foo', 'get', 'foo'],
-      ['/api/v1/pods', 'list', ''],
-      ['/api/v1/proxy/namespaces/other/pods/foo', 'proxy', 'foo'],
-      ['/api/v1/proxy/namespaces/other/pods/foo/subpath/not/a/subresource', 'proxy', 'foo'],
-      ['/api/v1/watch/pods', 'watch', ''],
-      ['/api/v1/pods?watch=true', 'watch', ''],
-      ['/api/v1/watch/namespaces/other/pods', 'watch', ''],
-      ['/api/v1/namespaces/other/pods/foo/status', 'get', 'foo'],
-      ['/api/v1/namespaces/other/pods/foo/proxy/subpath', 'get', 'foo'],
-      ['/api/v1/namespaces/other/finalize', 'update', 'other'],
-      ['/api/v1/namespaces/other/status', 'update', 'other'],
-      ['/api/v1/namespaces/other/pods/foo', 'patch', 'foo'],
-      ['/api/v1/namespaces/other/pods/foo', 'delete', 'foo'],
-      ['/api/v1/namespaces/other/pods', 'create', ''],
-      ['/api/v1/nodes', 'deletecollection', ''],
-      ['/apis/extensions/v1/namespaces/other/pods', 'deletecollection', ''],
-      ['/apis/extensions/v1/namespaces/other/pods', 'create', ''],
-      // error cases: non-resource requests
-      ['/', 'get', ''],
-      ['/api/version/', 'get', ''],
-      ['/apis/group/version/', 'get', ''],
-      ['/badprefix/version/resource', 'get', ''],
-      ['/apis/version/resource', 'get', ''],
-    ];
-    it.each(rows)('%s (%s) → %j', (url, verb, name) => {
-      expect(requestNameOf(url, verb)).toBe(name);
-    });
-  });
+// fixtures/request-name-vectors.json: the tables of k8s.io/apiserver v0.37
+// pkg/endpoints/request/requestinfo_test.go as (requestURI, the event's verb, the name resolved).
+const vectors = JSON.parse(
+  readFileSync(new URL('../../../../fixtures/request-name-vectors.json', import.meta.url), 'utf8'),
+) as { cases: { goTest: string; requestURI: string; verb: string; name: string }[] };
 
-  describe('agrees with TestSelectorParsing', () => {
-    const rows: [string, string, string][] = [
-      ['/apis/group/version/resource', 'list', ''],
-      ['/apis/group/version/resource?fieldSelector=metadata.name=name1', 'list', 'name1'],
-      ['/apis/group/version/resource?watch=true&fieldSelector=metadata.name=name1', 'watch', 'name1'],
-      ['/apis/group/version/resource?fieldSelector=foo=bar&labelSelector=baz=qux', 'list', ''],
-      ['/apis/group/version/resource?fieldSelector=metadata.name=name1,foo', 'list', ''],
-      ['/apis/group/version/resource?fieldSelector=metadata.name=name1,foo&watch=true', 'watch', ''],
-      ['/apis/group/version/resource?fieldSelector=foo=bar&labelSelector=baz=qux', 'deletecollection', ''],
-      [
-        '/apis/group/version/resource?fieldSelector=metadata.name=foo&fieldSelector=metadata.name=bar&labelSelector=foo=bar',
-        'list',
-        'foo',
-      ],
-      ['/apis/group/version/resource/name?fieldSelector=foo=bar&labelSelector=foo=bar', 'get', 'name'],
-      ['/apis/group/version/watch/resource?fieldSelector=metadata.name=foo&labelSelector=foo=bar', 'watch', ''],
-      [
-        '/apis/group/version/watch/resource/name?fieldSelector=metadata.name=foo&labelSelector=foo=bar',
-        'watch',
-        'name',
-      ],
-    ];
-    it.each(rows)('%s (%s) → %j', (url, verb, name) => {
-      expect(requestNameOf(url, verb)).toBe(name);
-    });
+describe('requestNameOf', () => {
+  it.each(vectors.cases)('$goTest: $requestURI ($verb) → "$name"', ({ requestURI, verb, name }) => {
+    expect(requestNameOf(requestURI, verb)).toBe(name);
   });
 
   it('reads the unescaped path, as req.URL.Path is', () => {
