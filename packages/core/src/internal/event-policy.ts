@@ -27,13 +27,19 @@ export function createEventChecker(checker: PolicyChecker): EventChecker {
     const ref = event.original('objectRef');
     const user = event.original('user');
     const target = ref ? s.slice(ref.valueStart, ref.valueEnd) : `?${event.requestURI.split('?', 1)[0]}`;
-    // The name the URL carried decides resourceNames (objectRef.name may come from the body).
-    const name = ref ? requestNameOf(event.requestURI, event.verb) : '';
-    const key = `${event.verb}\u0000${target}\u0000${name}\u0000${user ? s.slice(user.valueStart, user.valueEnd) : ''}`;
-    if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event, name));
+    // The name the URL carried decides resourceNames (objectRef.name may come from the body): the
+    // path holds it, or the query of a list or watch (a metadata.name field selector).
+    const uri = event.requestURI;
+    const query = ref ? uri.indexOf('?') : -1;
+    const url =
+      query === -1 || ((event.verb === 'list' || event.verb === 'watch') && uri.includes('fieldSelector', query))
+        ? uri
+        : uri.slice(0, query);
+    const key = `${event.verb}\u0000${target}\u0000${ref ? url : ''}\u0000${user ? s.slice(user.valueStart, user.valueEnd) : ''}`;
+    if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event, requestNameOf(uri, event.verb)));
     let decision = decisions.get(key);
     if (decision === undefined) {
-      decision = checker(new EventPolicyRequest(event, name));
+      decision = checker(new EventPolicyRequest(event, requestNameOf(uri, event.verb)));
       if (decisions.size >= DECISION_CACHE_SIZE) decisions.clear();
       // A copy of the key's characters: the key itself is made of slices of the request's body.
       decisions.set(` ${key}`.slice(1), decision);
