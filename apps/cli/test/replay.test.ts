@@ -281,6 +281,21 @@ describe('kube-audit replay: batches as the batch backend cuts them', () => {
     expect((server.requests[2]?.at ?? 0) - (server.requests[0]?.at ?? 0)).toBeGreaterThan(650);
   });
 
+  it('with --pace, sends events without a usable time at once, and never waits for time going back', async () => {
+    server = await startServer((_request, response) => answer(response, 200));
+    const log = writeLog('odd-times.log', [
+      { id: 'a', at: 0 },
+      { id: 'b', fields: { stageTimestamp: 'not a time', requestReceivedTimestamp: null } },
+      { id: 'c', at: -86_400 },
+      { id: 'd' },
+      { id: 'e', at: 0.1 },
+    ]);
+    const run = await runCli(['replay', '--url', server.url, '--pace', 'original', log]);
+    expect(run.code).toBe(0);
+    expect(idsOf(server.requests)).toEqual([['a', 'b', 'c', 'd', 'e']]);
+    expect(run.stderr).toContain('delivered 5 events in 1 batch');
+  });
+
   it.each([['fast'], ['0x'], ['-2x'], ['x'], ['1e3x'], ['Infinityx']])('refuses --pace %s', async (pace) => {
     const run = await runCli(['replay', '--url', 'http://127.0.0.1:1', `--pace=${pace}`, DEMO]);
     expect(run.code).toBe(2);
