@@ -9,13 +9,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, CLI, REPO, runCli } from './support/cli';
+import { CLI, REPO, runCli } from './support/cli';
 import { answer, startServer, type TestServer } from './support/server';
 
 let tmp: string;
 let server: TestServer | undefined;
 beforeAll(() => {
-  buildCli();
   tmp = mkdtempSync(join(tmpdir(), 'kube-audit-hostile-'));
 });
 afterEach(async () => {

@@ -77,11 +77,11 @@ describe('kube-audit replay against the receiver', () => {
         expect(Number(count)).toBe(sizes.filter((n) => n <= Number(le === '+Inf' ? Infinity : le)).length);
       }
 
-      // The receiver wrote what `process` writes for the same files and cluster (/audit/replayed).
+      // The receiver wrote what `process` writes for the same files and cluster (/audit/replayed);
+      // batches go concurrently, so in any order.
       const local = await runCli(['process', '--no-dedupe', '--cluster', 'replayed', ...paths]);
-      expect(receiver.lines.map((line) => JSON.parse(line))).toEqual(
-        linesOf(local.stdout).map((line) => JSON.parse(line)),
-      );
+      const sorted = (lines: string[]) => lines.map((line) => JSON.stringify(JSON.parse(line))).sort();
+      expect(sorted(receiver.lines)).toEqual(sorted(linesOf(local.stdout)));
     } finally {
       await receiver.stop();
     }
@@ -106,7 +106,12 @@ describe('kube-audit replay: the request', () => {
     expect(run.code).toBe(0);
     expect(server.requests).toHaveLength(2);
     const expectedItems = demoEvents.map(({ kind: _kind, apiVersion: _apiVersion, ...item }) => item);
-    for (const [index, request] of server.requests.entries()) {
+    // Batches go concurrently and may arrive in either order: look at them in the order sent.
+    const requests = [...server.requests].sort(
+      (a, b) =>
+        Number(listOf(b.body).apiVersion.endsWith('v1beta1')) - Number(listOf(a.body).apiVersion.endsWith('v1beta1')),
+    );
+    for (const [index, request] of requests.entries()) {
       expect(request.method).toBe('POST');
       expect(request.url).toBe('/audit/webhook?timeout=30s');
       expect(request.headers['content-type']).toBe('application/json');
@@ -132,11 +137,174 @@ describe('kube-audit replay: the request', () => {
 
   it('throttles batches to --qps after a --burst', async () => {
     server = await startServer((_request, response) => answer(response, 200));
-    const run = await runCli(['replay', '--url', server.url, '--batch-size', '5', '--qps', '5', '--burst', '1', DEMO]);
+    // One connection, so that no arrival is delayed by opening another.
+    const args = ['--batch-size', '5', '--qps', '5', '--burst', '1', '--concurrency', '1', DEMO];
+    const run = await runCli(['replay', '--url', server.url, ...args]);
     expect(run.code).toBe(0);
     expect(server.requests).toHaveLength(8);
     // 5 batches per second: at least ~200 ms apart (a token bucket never lets one through early).
-    for (const gap of gaps(server.requests)) expect(gap).toBeGreaterThan(180);
+    // The first request also opens the connection, so the first gap may look shorter by that much.
+    const [, ...later] = gaps(server.requests);
+    for (const gap of later) expect(gap).toBeGreaterThan(180);
+    expect((server.requests.at(-1)?.at ?? 0) - (server.requests[0]?.at ?? 0)).toBeGreaterThan(7 * 180);
+  });
+});
+
+/** A log of copies of the first demo event, each with its own auditID, stageTimestamp (seconds from the start) and fields. */
+function writeLog(name: string, events: { id: string; at?: number; fields?: Record<string, unknown> }[]): string {
+  const start = Date.parse('2026-01-01T00:00:00Z');
+  const lines = events.map(({ id, at, fields }) => {
+    const {
+      stageTimestamp: _stage,
+      requestReceivedTimestamp: _received,
+      timestamp: _timestamp,
+      ...rest
+    } = demoEvents[0] as Record<string, unknown>;
+    const times = at === undefined ? {} : { stageTimestamp: new Date(start + at * 1000).toISOString() };
+    return JSON.stringify({ ...rest, auditID: id, ...times, ...fields });
+  });
+  const file = join(tmp, name);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+const idsOf = (requests: readonly { body: string }[]) =>
+  requests.map((request) => listOf(request.body).items.map((item) => item.auditID));
+
+describe('kube-audit replay: batches as the batch backend cuts them', () => {
+  // plugin/pkg/audit/truncate/truncate.go ProcessEvents: a new batch when batchSize+size > MaxBatchSize
+  // (10 MiB by default), the size of each event as encoded, newline included.
+  it('sends a batch as EventLists of at most 10 MiB', async () => {
+    server = await startServer((_request, response) => answer(response, 200));
+    const big = 'x'.repeat(4 * 1024 * 1024);
+    const log = writeLog('big.log', [
+      { id: 'a', fields: { requestObject: { data: big } } },
+      { id: 'b', fields: { requestObject: { data: big } } },
+      { id: 'c', fields: { requestObject: { data: big } } },
+      { id: 'd' },
+    ]);
+    const run = await runCli(['replay', '--url', server.url, '--concurrency', '1', log]);
+    expect(run.code).toBe(0);
+    expect(idsOf(server.requests)).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    for (const request of server.requests)
+      expect(Buffer.byteLength(request.body)).toBeLessThanOrEqual(10 * 1024 * 1024);
+    expect(run.stderr).toContain('delivered 4 events in 2 batches');
+  });
+
+  // buffered.go processEvents with AsyncDelegate: each batch goes off in a goroutine of its own.
+  it('sends up to --concurrency batches at once, never more', async () => {
+    const held: (() => void)[] = [];
+    let pending = 0;
+    let most = 0;
+    server = await startServer((_request, response) => {
+      pending++;
+      most = Math.max(most, pending);
+      held.push(() => {
+        pending--;
+        answer(response, 200);
+      });
+      // Answer once three are waiting (a fourth sent too early would be counted in the meantime),
+      // or when the last batch has arrived.
+      if (held.length === 3 || server?.requests.length === 7) {
+        setTimeout(() => {
+          for (const release of held.splice(0)) release();
+        }, 100);
+      }
+    });
+    const log = writeLog(
+      'seven.log',
+      ['1', '2', '3', '4', '5', '6', '7'].map((id) => ({ id })),
+    );
+    const run = await runCli(['replay', '--url', server.url, '--batch-size', '1', '--concurrency', '3', log]);
+    expect(run.code).toBe(0);
+    expect(most).toBe(3);
+    expect(idsOf(server.requests).flat().sort()).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    expect(run.stderr).toContain('delivered 7 events in 7 batches');
+  });
+
+  const gappy = [
+    { id: 'a', at: 0 },
+    { id: 'b', at: 1 },
+    { id: 'c', at: 2 },
+    { id: 'd', at: 35 },
+    { id: 'e', at: 36 },
+    { id: 'f', at: 100 },
+  ];
+
+  it('with --pace, also cuts a batch when 30 s of the log have passed, and replays the gaps', async () => {
+    server = await startServer((_request, response) => answer(response, 200));
+    const log = writeLog('gappy.log', gappy);
+    const run = await runCli(['replay', '--url', server.url, '--pace', '100x', '--concurrency', '1', log]);
+    expect(run.code).toBe(0);
+    // The MaxBatchWait timer fires at 30 s (a, b, c) and 60 s (d, e); f goes when the log ends.
+    expect(idsOf(server.requests)).toEqual([['a', 'b', 'c'], ['d', 'e'], ['f']]);
+    // At 100x, the first batch goes at 0.3 s of replay and the last at 1 s: far more than 0.4 s apart.
+    const [first, , last] = server.requests as [{ at: number }, unknown, { at: number }];
+    expect(last.at - first.at).toBeGreaterThan(400);
+  });
+
+  it('restarts the 30 s at each cut, including one at --batch-size', async () => {
+    server = await startServer((_request, response) => answer(response, 200));
+    const log = writeLog('gappy2.log', gappy);
+    const args = ['--batch-size', '2', '--concurrency', '1', log];
+    const run = await runCli(['replay', '--url', server.url, '--pace', '1000x', ...args]);
+    expect(run.code).toBe(0);
+    // a+b fill a batch at 1 s; the timer then fires at 31 s (c); d+e fill one at 36 s; f at the end.
+    expect(idsOf(server.requests)).toEqual([['a', 'b'], ['c'], ['d', 'e'], ['f']]);
+  });
+
+  it('without --pace (or with --pace none) cuts at --batch-size only, without waiting', async () => {
+    server = await startServer((_request, response) => answer(response, 200));
+    const log = writeLog('gappy3.log', gappy);
+    for (const pace of [[], ['--pace', 'none']]) {
+      const run = await runCli(['replay', '--url', server.url, ...pace, log]);
+      expect(run.code).toBe(0);
+    }
+    expect(idsOf(server.requests)).toEqual([gappy.map((event) => event.id), gappy.map((event) => event.id)]);
+  });
+
+  it('with --pace original, sends each batch when its events happened', async () => {
+    server = await startServer((_request, response) => answer(response, 200));
+    const log = writeLog('original.log', [
+      { id: 'a', at: 0 },
+      { id: 'b', at: 0.4 },
+      { id: 'c', at: 0.8 },
+    ]);
+    const args = ['--pace', 'original', '--batch-size', '1', '--concurrency', '1', log];
+    const run = await runCli(['replay', '--url', server.url, ...args]);
+    expect(run.code).toBe(0);
+    expect(idsOf(server.requests)).toEqual([['a'], ['b'], ['c']]);
+    // c is due 0.8 s after a (the first request also opens the connection: a generous bound).
+    expect((server.requests[2]?.at ?? 0) - (server.requests[0]?.at ?? 0)).toBeGreaterThan(650);
+  });
+
+  it('with --pace, sends events without a usable time at once, and never waits for time going back', async () => {
+    server = await startServer((_request, response) => answer(response, 200));
+    const log = writeLog('odd-times.log', [
+      { id: 'a', at: 0 },
+      { id: 'b', fields: { stageTimestamp: 'not a time', requestReceivedTimestamp: null } },
+      { id: 'c', at: -86_400 },
+      { id: 'd' },
+      { id: 'e', at: 0.1 },
+    ]);
+    const run = await runCli(['replay', '--url', server.url, '--pace', 'original', log]);
+    expect(run.code).toBe(0);
+    expect(idsOf(server.requests)).toEqual([['a', 'b', 'c', 'd', 'e']]);
+    expect(run.stderr).toContain('delivered 5 events in 1 batch');
+  });
+
+  it.each([['fast'], ['0x'], ['-2x'], ['x'], ['1e3x'], ['Infinityx']])('refuses --pace %s', async (pace) => {
+    const run = await runCli(['replay', '--url', 'http://127.0.0.1:1', `--pace=${pace}`, DEMO]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--pace: expected original, none or a speed such as 10x');
+  });
+
+  it('refuses --concurrency 0', async () => {
+    const run = await runCli(['replay', '--url', 'http://127.0.0.1:1', '--concurrency', '0', DEMO]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--concurrency');
   });
 });
 
@@ -193,6 +361,22 @@ describe('kube-audit replay: retries as the API server does them', () => {
     expect(gap).toBeGreaterThanOrEqual(990);
     expect(gap).toBeLessThan(10_000);
     expect(run.stderr).toContain('0 retries, 1 Retry-After re-post,');
+  });
+
+  // client-go rest/with_retry.go Before: backoff.SleepWithContext(ctx, delay) (since 1.33) stops the
+  // Retry-After sleep at the request's deadline, and the attempt fails there.
+  it('ends an attempt at its deadline when a Retry-After would pass it', async () => {
+    server = await startServer((_request, response, index) =>
+      index === 0 ? answer(response, 503, { 'retry-after': '30' }) : answer(response, 200),
+    );
+    const args = ['--timeout', '500ms', '--initial-backoff', '10ms', '-v', DEMO];
+    const run = await runCli(['replay', '--url', server.url, ...args]);
+    expect(run.code).toBe(0);
+    expect(server.requests).toHaveLength(2);
+    expect(run.stderr).toContain('attempt 1 failed: HTTP 503, Retry-After 30 passes the attempt');
+    const [gap] = gaps(server.requests) as [number];
+    expect(gap).toBeGreaterThanOrEqual(400);
+    expect(gap).toBeLessThan(20_000);
   });
 
   it('re-posts after Retry-After at most 10 times within an attempt', async () => {

@@ -200,6 +200,18 @@ describe('bodies', () => {
     ]);
   });
 
+  // Go's encoding/json decodes "items": null into a nil slice, and null into a string or a struct
+  // (userAgent, user) as its zero value: an API server's Go client would send such a batch.
+  it('answers 200 to "items": null, and writes items with user: null and userAgent: null', async () => {
+    const { post, lines } = setup();
+    const empty = await post('{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":null}');
+    expect(empty.status).toBe(200);
+    expect(await empty.json()).toEqual({ received: 0, written: 0, dropped: { policy: 0, duplicate: 0 }, invalid: 0 });
+    const response = await post(JSON.stringify({ items: [event({ user: null, userAgent: null })] }));
+    expect(await response.json()).toMatchObject({ received: 1, written: 1, invalid: 0 });
+    expect(JSON.parse(lines()[0] as string)).toMatchObject({ auditID: 'a1', user: null, userAgent: null });
+  });
+
   it('does not answer 200 when the sink fails, and lets the retry through', async () => {
     let fail = true;
     const written: string[] = [];

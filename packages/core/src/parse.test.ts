@@ -55,6 +55,49 @@ describe('parsePayload', () => {
     expect(parsePayload(body).events[0]?.apiVersion).toBe('audit.k8s.io/v1beta1');
   });
 
+  // encoding/json (Go): "The JSON null value unmarshals into an interface, map, pointer, or slice by
+  // setting that Go value to nil. Otherwise, unmarshaling a JSON null into any other Go type has no
+  // effect on the value and produces no error." EventList.Items is a slice, Event.User a struct
+  // (authenticationv1.UserInfo, not a pointer) and Event.UserAgent a string.
+  it('reads "items": null, or an EventList without items, as an empty batch', () => {
+    for (const body of [
+      '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":null}',
+      '{"items":null}',
+      '{"kind":"EventList","apiVersion":"audit.k8s.io/v1"}',
+    ]) {
+      const parsed = parsePayload(body);
+      expect(parsed).toMatchObject({ shape: 'EventList', events: [], invalid: [], received: 0 });
+    }
+  });
+
+  it('accepts user: null and userAgent: null in an item, and writes them as received', () => {
+    const body = list([item({ user: null, userAgent: null }), item({ auditID: 'a2', userAgent: null })]);
+    const parsed = parsePayload(body);
+    expect(parsed.invalid).toEqual([]);
+    expect(parsed.events.map((e) => e.auditID)).toEqual(['a1', 'a2']);
+    expect(lines(body)[0]).toContain('"user":null,"userAgent":null');
+  });
+
+  it('still checks an item with user: null for the five required fields', () => {
+    const parsed = parsePayload(
+      list([
+        { ...item({ user: null }), auditID: undefined },
+        item({ user: null, verb: null }),
+        item({ user: null, stage: null }),
+        item({ userAgent: 5 }),
+        item({ user: [] }),
+      ]),
+    );
+    expect(parsed.events).toEqual([]);
+    expect(parsed.invalid.map(({ reason }) => reason)).toEqual([
+      'missing auditID',
+      'verb must be a string',
+      'stage must be a string',
+      'userAgent must be a string or null',
+      'user must be an object or null',
+    ]);
+  });
+
   it('sets invalid items aside with a reason and keeps the rest', () => {
     const parsed = parsePayload(
       list([
@@ -74,7 +117,7 @@ describe('parsePayload', () => {
       [2, 'missing auditID'],
       [3, 'stage must be one of RequestReceived, ResponseStarted, ResponseComplete, Panic'],
       [4, 'level must be a string'],
-      [5, 'user must be an object'],
+      [5, 'user must be an object or null'],
       [6, 'kind must be Event'],
     ]);
     expect(parsed.invalid[0]?.raw).toBe('42');
@@ -88,7 +131,9 @@ describe('parsePayload', () => {
     ['"x"', 'body must be an EventList'],
     ['{"kind": 0}', 'kind must be a string'],
     ['{"kind":"Pod"}', 'kind must be EventList or Event'],
-    ['{"kind":"EventList","items":{}}', 'items must be an array'],
+    ['{"kind":"EventList","items":{}}', 'items must be an array or null'],
+    ['{"items":"x"}', 'items must be an array or null'],
+    ['{"items":0}', 'items must be an array or null'],
     ['{"kind":"EventList","apiVersion":"v1","items":[]}', 'apiVersion must be one of'],
     ['{"auditID":"x"}', 'invalid audit event: missing stage'],
     ['{"items":[', 'not valid JSON'],

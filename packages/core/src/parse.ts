@@ -61,15 +61,21 @@ const OBJECT = 1;
 const STRING = 2;
 const ARRAY = 4;
 const NULL = 8;
+/**
+ * `null` is accepted where Go accepts it: encoding/json sets a pointer, slice or map to nil and leaves
+ * any other type (a string, a struct such as `user`) at its zero value ("The JSON null value unmarshals
+ * into an interface, map, pointer, or slice by setting that Go value to nil. Otherwise, unmarshaling a
+ * JSON null into any other Go type has no effect on the value and produces no error.").
+ */
 const fieldTypes: ReadonlyMap<string, number> = new Map(
   Object.entries({
     kind: STRING,
     apiVersion: STRING,
-    user: OBJECT,
+    user: OBJECT | NULL,
     impersonatedUser: OBJECT | NULL,
     authenticationMetadata: OBJECT | NULL,
     sourceIPs: ARRAY | NULL,
-    userAgent: STRING,
+    userAgent: STRING | NULL,
     objectRef: OBJECT | NULL,
     responseStatus: OBJECT | NULL,
     requestReceivedTimestamp: STRING | NULL,
@@ -219,7 +225,10 @@ function scanTopObject(s: string, start: number, defaultApiVersion: string): { e
   if (kind === null) throw new PayloadError('kind must be a string');
   const isList = kind === 'EventList' || (kind === undefined && hasItems);
   if (isList) {
-    if (itemsType !== ARRAY) throw new PayloadError('EventList items must be an array');
+    // encoding/json decodes `"items": null` (or no items) into a nil slice: an empty batch.
+    if (itemsType !== ARRAY && itemsType !== NULL && !(kind === 'EventList' && !hasItems)) {
+      throw new PayloadError('EventList items must be an array or null');
+    }
     let apiVersion = defaultApiVersion;
     if (apiVersionRaw !== undefined) {
       apiVersion = apiVersionRaw.charCodeAt(0) === 34 ? decodeString(apiVersionRaw) : '';

@@ -9,7 +9,7 @@
 import { createDedupe, type Dedupe } from './dedupe';
 import type { AuditEvent } from './event';
 import { createEventChecker, type EventChecker } from './internal/event-policy';
-import { KEEP, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
+import { KEEP, memberString, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
 import type { ParsedPayload } from './parse';
 import { createPolicyChecker } from './policy';
 import { createRedactor, PATCH_ANNOTATION_PREFIX, REDACTED_ANNOTATION, type Redactor } from './redact';
@@ -188,7 +188,9 @@ function applyPolicy(checker: EventChecker, event: AuditEvent): boolean {
   if (level < rank.Request) dropPatchAnnotations(event);
   if (level < rank.RequestResponse && event.has('responseObject')) event.set('responseObject', undefined);
   if (decision.omitManagedFields) {
-    for (const key of ['requestObject', 'responseObject']) {
+    // A patch's requestObject is the patch as sent (LogRequestPatch), which upstream never strips:
+    // `{"metadata":{"managedFields":[{}]}}` is how a client resets managedFields.
+    for (const key of event.verb === 'patch' ? ['responseObject'] : ['requestObject', 'responseObject']) {
       const raw = event.compactRaw(key);
       if (raw === undefined) continue;
       const stripped = withoutManagedFields(raw);
@@ -212,11 +214,32 @@ function dropPatchAnnotations(event: AuditEvent): void {
   );
 }
 
-/** `metadata.managedFields` removed from an object, and from each object of its `items`. */
+/**
+ * copyWithoutManagedFields (k8s.io/apiserver pkg/audit/request.go): `metadata.managedFields` removed
+ * from the object, from each of its `items` (one level, meta.EachListItem), and from each
+ * `rows[].object` of a Table.
+ */
 function withoutManagedFields(raw: string): string {
+  // The Go type metav1.Table: kind Table of meta.k8s.io (a custom resource named Table is an object).
+  const table =
+    memberString(raw, 'kind') === 'Table' && /^meta\.k8s\.io\/v1(beta1)?$/.test(memberString(raw, 'apiVersion') ?? '');
   return rewriteObject(raw, (key, value) => {
-    if (key === 'metadata') return rewriteObject(value, (k) => (k === 'managedFields' ? undefined : KEEP));
-    if (key === 'items') return rewriteArray(value, withoutManagedFields);
+    if (key === 'metadata') return withoutOwnManagedFields(value);
+    if (key === 'items') return rewriteArray(value, withoutObjectManagedFields);
+    if (key === 'rows' && table) {
+      return rewriteArray(value, (row) =>
+        rewriteObject(row, (k, object) => (k === 'object' ? withoutObjectManagedFields(object) : KEEP)),
+      );
+    }
     return KEEP;
   });
+}
+
+/** removeManagedFields: an object's own `metadata.managedFields` only. */
+function withoutObjectManagedFields(raw: string): string {
+  return rewriteObject(raw, (key, value) => (key === 'metadata' ? withoutOwnManagedFields(value) : KEEP));
+}
+
+function withoutOwnManagedFields(metadata: string): string {
+  return rewriteObject(metadata, (key) => (key === 'managedFields' ? undefined : KEEP));
 }

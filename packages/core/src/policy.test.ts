@@ -153,11 +153,17 @@ describe('createPolicyChecker', () => {
     expect(check(rules, { ...pod, name: undefined })).toBe('None');
   });
 
-  it('trims Go cutsets, so pods//* and */*/log behave like pods/* and */log', () => {
-    expect(check([{ level: 'Request', resources: [{ resources: ['pods//*'] }] }], pod)).toBe('Request');
+  // checker.go (k8s.io/apiserver v0.37, pkg/audit/policy/checker.go lines 205 and 209) strips one
+  // prefix or suffix: strings.TrimPrefix(res, "*/"), strings.TrimSuffix(res, "/*") since 1.18.
+  it('strips exactly one */ prefix or /* suffix, so pods//* and *//exec match no request', () => {
+    const exec: PolicyRequest = { ...pod, subresource: 'exec' };
+    expect(check([{ level: 'Request', resources: [{ resources: ['pods//*'] }] }], pod)).toBe('None');
+    expect(check([{ level: 'Request', resources: [{ resources: ['pods//*'] }] }], exec)).toBe('None');
+    expect(check([{ level: 'Request', resources: [{ resources: ['*//exec'] }] }], exec)).toBe('None');
     expect(check([{ level: 'Request', resources: [{ resources: ['*/*/log'] }] }], { ...pod, subresource: 'log' })).toBe(
-      'Request',
+      'None',
     );
+    expect(check([{ level: 'Request', resources: [{ resources: ['*/exec'] }] }], exec)).toBe('Request');
   });
 
   it('strips every trailing * of a nonResourceURL prefix, even in a policy that skipped validation', () => {
@@ -188,7 +194,7 @@ describe('createPolicyChecker', () => {
   });
 
   it('agrees with a literal port of checker.go on random rules and requests', () => {
-    const word = fc.constantFrom('', 'pods', 'log', 'apps', 'a', 'default', '*', '/', 'x/y');
+    const word = fc.constantFrom('', 'pods', 'pods/', 'log', 'exec', '/exec', 'apps', 'a', 'default', '*', '/', 'x/y');
     const resourceEntry = fc.constantFrom(
       '*',
       'pods',
@@ -197,6 +203,7 @@ describe('createPolicyChecker', () => {
       '*/log',
       '*/*',
       'pods//*',
+      '*//exec',
       '*/*/log',
       'secrets',
       'a/x/y',
@@ -274,11 +281,6 @@ describe('createPolicyChecker', () => {
 
 /** Line by line port of checker.go (EvaluatePolicyRule, ruleMatches, ruleMatchesResource, pathMatches). */
 function referenceCheck(policy: Policy, req: PolicyRequest) {
-  const trimLeft = (s: string, cut: string) => {
-    let i = 0;
-    while (i < s.length && cut.includes(s[i] as string)) i++;
-    return s.slice(i);
-  };
   const trimRight = (s: string, cut: string) => {
     let i = s.length;
     while (i > 0 && cut.includes(s[i - 1] as string)) i--;
@@ -299,8 +301,8 @@ function referenceCheck(policy: Policy, req: PolicyRequest) {
         for (const res of gr.resources ?? []) {
           if (len(gr.resourceNames) === 0 || has(gr.resourceNames, req.name ?? '')) {
             if (res === combined || res === '*') return true;
-            if (subresource.length > 0 && res.startsWith('*/') && subresource === trimLeft(res, '*/')) return true;
-            if (res.endsWith('/*') && resource === trimRight(res, '/*')) return true;
+            if (subresource.length > 0 && res.startsWith('*/') && subresource === res.slice(2)) return true;
+            if (res.endsWith('/*') && resource === res.slice(0, -2)) return true;
           }
         }
       }
@@ -337,6 +339,65 @@ function referenceCheck(policy: Policy, req: PolicyRequest) {
 }
 
 describe('parsePolicy', () => {
+  const loading = JSON.parse(fixture('policy-loading-vectors.json')) as {
+    cases: { name: string; file: string; accepted: boolean; strictDecodingError: boolean; policy?: unknown }[];
+  };
+  /** The warnings that stand for the API server's strict decoding error (its lenient retry). */
+  const strict = (warnings: string[]) => warnings.filter((w) => /unknown field|duplicate key/.test(w));
+
+  describe('loads what kube-apiserver loads, and refuses what it refuses (policy-loading-vectors.json)', () => {
+    it.each(loading.cases)('$name', ({ file, accepted, strictDecodingError, policy }) => {
+      if (!accepted) {
+        expect(() => parsePolicy(file, { source: 'p.yaml' })).toThrow(PolicyError);
+        return;
+      }
+      const result = parsePolicy(file, { source: 'p.yaml' });
+      expect(result.policy).toEqual(policy);
+      expect(strict(result.warnings).length > 0).toBe(strictDecodingError);
+    });
+  });
+
+  it('says where group "*" is accepted: Kubernetes 1.36 and later', () => {
+    const { warnings } = parsePolicy(`${BASE}rules:\n- level: None\n  resources: [{group: apps}, {group: "*"}]\n`, {
+      source: 'p.yaml',
+    });
+    expect(warnings).toEqual([
+      'p.yaml: rules[0].resources[1].group: "*" (every API group) is accepted by kube-apiserver only from Kubernetes 1.36; older API servers refuse this policy',
+    ]);
+  });
+
+  it('warns that documents after the first are ignored', () => {
+    const { warnings } = parsePolicy(`${BASE}rules: [{level: None}]\n---\nkind: ConfigMap\n`, { source: 'p.yaml' });
+    expect(warnings).toEqual([
+      'p.yaml: line 4, column 1: only the first YAML document is read, as by kube-apiserver; the rest is ignored',
+    ]);
+  });
+
+  it('never echoes the file in a JSON syntax error', () => {
+    const secret = 'a-long-value-that-must-not-be-echoed';
+    expect(() => parsePolicy(`{"apiVersion": "${secret}",}`)).toThrow(PolicyError);
+    try {
+      parsePolicy(`{"apiVersion": "${secret}",}`);
+    } catch (error) {
+      expect((error as PolicyError).message).not.toContain(secret);
+    }
+  });
+
+  it('reads hostile scalars and nesting without throwing anything but PolicyError', () => {
+    for (const text of [
+      `${BASE}rules: [{level: None, users: [.inf, -.inf, .nan, 0x, 0b2, 08, 9223372036854775808, 18446744073709551616, -0b1, +12, 1_000, ._5]}]\n`,
+      `${BASE}rules: [{level: None, verbs: [${'['.repeat(500)}${']'.repeat(500)}]}]\n`,
+      `${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}`,
+      '\ufeff{"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "None"}]}',
+    ]) {
+      try {
+        parsePolicy(text);
+      } catch (error) {
+        expect(error).toBeInstanceOf(PolicyError);
+      }
+    }
+  });
+
   it("parses Falco's recommended policy", () => {
     const { policy, warnings } = parsePolicy(fixture('real/policies/falco-k8saudit-audit-policy.yaml'), {
       source: 'falco.yaml',
@@ -483,9 +544,16 @@ describe('parsePolicy', () => {
         message: 'policy.yaml: the document is empty; expected a Policy',
       },
       {
-        title: 'two documents',
-        yaml: `${BASE}rules: [{level: None}]\n---\n${BASE}rules: [{level: Metadata}]\n`,
-        message: 'policy.yaml: line 4, column 1: a policy file must hold exactly one YAML document',
+        title: 'an empty first document before a policy',
+        yaml: `---\n---\n${BASE}rules: [{level: None}]\n`,
+        message:
+          'policy.yaml: line 1, column 1: the first document is empty; expected a Policy (only the first is read)',
+      },
+      {
+        title: 'JSON with a comment, naming the line',
+        yaml: '{\n  // c\n  "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "None"}]\n}',
+        message:
+          /^policy\.yaml: (line 2, column 3: )?not valid JSON: a policy file that starts with "\{" is read as strict JSON/,
       },
     ];
     it.each(cases)('rejects $title', ({ yaml, message }) => {

@@ -3,8 +3,9 @@
  * The audit `Policy` of kube-apiserver: parse a policy file, and decide per request which level and
  * stages to record, with exactly the matching rules of `k8s.io/apiserver/pkg/audit/policy/checker.go`.
  */
-import { LineCounter, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
+import { readGoNulls, readPolicyDocument } from './internal/policy-document';
+import { requestNameOf } from './internal/request-name';
 import { type GroupResources, type Level, Policy, type PolicyRule, type Stage } from './schema';
 
 /** The request attributes a policy rule is matched against (authorizer.Attributes). */
@@ -104,7 +105,9 @@ function describeValue(value: unknown): string {
 
 function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
   const value = valueAt(data, issue.path);
-  if (value === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_value')) {
+  // validateLevel: an empty level is "Required value", as a missing one.
+  const empty = value === '' && issue.path[issue.path.length - 1] === 'level';
+  if ((value === undefined || empty) && (issue.code === 'invalid_type' || issue.code === 'invalid_value')) {
     return `required field is missing (${issue.message})`;
   }
   if (issue.code === 'invalid_value' || issue.code === 'invalid_type') {
@@ -136,38 +139,6 @@ function stripUnknownKeys(data: unknown, issues: readonly z.core.$ZodIssue[]): v
   }
 }
 
-/** Reads the YAML (or JSON) text into plain data; syntax errors become PolicyError, duplicate keys warnings. */
-function readDocument(text: string, source: string | undefined, warnings: string[]): unknown {
-  const lines = new LineCounter();
-  // sigs.k8s.io/yaml (used by kube-apiserver to read the policy file) is go-yaml v2, a YAML 1.1 parser:
-  // `yes`/`on` are booleans there. prettyErrors off keeps messages to one line; the line is reported separately.
-  const documents = parseAllDocuments(text, { version: '1.1', prettyErrors: false, lineCounter: lines });
-  const at = (offset: number, message: string): PolicyIssue => {
-    const { line, col } = lines.linePos(offset);
-    return { path: '', line, column: col, message };
-  };
-  // A trailing `---` yields an extra empty document; only documents with content count.
-  const nonEmpty = documents.filter((doc) => doc.errors.length > 0 || doc.toJS() != null);
-  const [doc, extra] = nonEmpty;
-  if (doc === undefined) {
-    throw new PolicyError([{ path: '', message: 'the document is empty; expected a Policy' }], source);
-  }
-  if (extra !== undefined) {
-    throw new PolicyError([at(extra.range[0], 'a policy file must hold exactly one YAML document')], source);
-  }
-  const fatal: PolicyIssue[] = [];
-  for (const error of doc.errors) {
-    // The API server decodes strictly, then leniently (last value wins) with a warning on duplicate fields.
-    if (error.code === 'DUPLICATE_KEY') {
-      warnings.push(formatIssue(at(error.pos[0], 'duplicate key (the last value is used)'), source));
-    } else {
-      fatal.push(at(error.pos[0], error.message));
-    }
-  }
-  if (fatal.length > 0) throw new PolicyError(fatal, source);
-  return doc.toJS({ maxAliasCount: 100 });
-}
-
 /**
  * Parses and validates a Policy document (YAML or JSON) the way kube-apiserver loads `--audit-policy-file`.
  *
@@ -184,13 +155,19 @@ function readDocument(text: string, source: string | undefined, warnings: string
 export function parsePolicy(text: string, options: { source?: string } = {}): { policy: Policy; warnings: string[] } {
   const { source } = options;
   const warnings: string[] = [];
-  const data = readDocument(text, source, warnings);
+  const read = readPolicyDocument(text, (issue) => warnings.push(formatIssue(issue, source)));
+  if (read.issues) throw new PolicyError(read.issues, source);
+  const data = read.data;
   if (!isPlainObject(data)) {
     throw new PolicyError(
       [{ path: '', message: `expected a Policy mapping with apiVersion, kind and rules, got ${describeValue(data)}` }],
       source,
     );
   }
+  readGoNulls(data);
+  // The decoder fills a missing kind from the type it decodes into (gvkWithDefaults in
+  // apimachinery's json.Serializer.Decode); a missing apiVersion stays an error.
+  if (data.kind === undefined || data.kind === '') data.kind = 'Policy';
 
   let result = Policy.safeParse(data);
   if (!result.success) {
@@ -218,6 +195,22 @@ export function parsePolicy(text: string, options: { source?: string } = {}): { 
       );
     }
   }
+  result.data.rules.forEach((rule, r) => {
+    rule.resources?.forEach((gr, g) => {
+      if (gr.group === '*') {
+        warnings.push(
+          formatIssue(
+            {
+              path: `rules[${r}].resources[${g}].group`,
+              message:
+                '"*" (every API group) is accepted by kube-apiserver only from Kubernetes 1.36; older API servers refuse this policy',
+            },
+            source,
+          ),
+        );
+      }
+    });
+  });
   return { policy: result.data, warnings };
 }
 
@@ -247,13 +240,7 @@ function setOrUndefined(values: readonly string[] | undefined): ReadonlySet<stri
   return values !== undefined && values.length > 0 ? new Set(values) : undefined;
 }
 
-/** Go's strings.TrimLeft/TrimRight take a *cutset*, not a prefix: `TrimRight("pods//*", "/*")` is `pods`. */
-function trimLeftCutset(value: string, cutset: string): string {
-  let start = 0;
-  while (start < value.length && cutset.includes(value.charAt(start))) start++;
-  return value.slice(start);
-}
-
+/** Go's strings.TrimRight takes a *cutset*, not a suffix: `TrimRight("/healthz**", "*")` is `/healthz`. */
 function trimRightCutset(value: string, cutset: string): string {
   let end = value.length;
   while (end > 0 && cutset.includes(value.charAt(end - 1))) end--;
@@ -290,10 +277,13 @@ function compileGroupResources(gr: GroupResources): Matcher {
     if (res === '*') all = true;
     exact.add(res);
     if (res.includes('/')) exactWithSlash.push(res);
-    if (res.startsWith('*/')) subresourceOfAny.add(trimLeftCutset(res, '*/'));
-    // checker.go tests only `resource == TrimRight(res, "/*")`, never the subresource: so `pods/*` also
+    // checker.go strips exactly one `*/` prefix or `/*` suffix (strings.TrimPrefix/TrimSuffix since
+    // Kubernetes 1.18), so `*//exec` wants subresource `/exec` and `pods//*` resource `pods/`: neither
+    // matches a real request.
+    if (res.startsWith('*/')) subresourceOfAny.add(res.slice(2));
+    // checker.go tests only `resource == TrimSuffix(res, "/*")`, never the subresource: so `pods/*` also
     // matches a request for `pods` itself.
-    if (res.endsWith('/*')) anySubresourceOf.add(trimRightCutset(res, '/*'));
+    if (res.endsWith('/*')) anySubresourceOf.add(res.slice(0, -2));
   }
 
   return (request) => {
@@ -450,6 +440,9 @@ function stringList(value: unknown): readonly string[] | undefined {
  * Builds the PolicyRequest that the API server evaluated for an audit event (any of v1, v1beta1, v1alpha1).
  *
  * The event's `user` is the authenticated user (never `impersonatedUser`); `user: {}` means there was none.
+ * The name is the one the request URL carried (`requestURI`, read as the API server's RequestInfo reads it,
+ * with `list`/`watch` taking a `metadata.name` field selector), not `objectRef.name`: the API server fills
+ * that from the body of a create after it has decided the policy.
  * An event without `objectRef` is a non-resource request. v1alpha1 objectRefs have no `apiGroup` but
  * `apiVersion: "group/version"` (`"v1"` alone is the core group).
  *
@@ -475,7 +468,9 @@ export function policyRequestOf(event: {
     request.apiGroup = typeof ref.apiGroup === 'string' ? ref.apiGroup : groupOfApiVersion(ref.apiVersion);
     request.resource = stringOr(ref.resource, '');
     request.subresource = stringOr(ref.subresource, '');
-    request.name = stringOr(ref.name, '');
+    // The name in the URL, as RequestInfo resolves it: objectRef.name of a create is filled from the
+    // body only after the policy decision (LogRequestObject), so it must not decide resourceNames.
+    request.name = typeof event.requestURI === 'string' ? requestNameOf(event.requestURI, request.verb) : '';
   }
   return request;
 }

@@ -70,11 +70,13 @@ export const Event = z.looseObject({
   stage: Stage,
   requestURI: z.string(),
   verb: z.string(),
-  user: UserInfo.optional(),
+  /** `null` decodes to an empty UserInfo in Go (encoding/json leaves a struct at its zero value). */
+  user: UserInfo.nullable().optional(),
   impersonatedUser: UserInfo.nullable().optional(),
   authenticationMetadata: z.looseObject({ impersonationConstraint: z.string().optional() }).nullable().optional(),
   sourceIPs: z.array(z.string()).nullable().optional(),
-  userAgent: z.string().optional(),
+  /** `null` decodes to "" in Go. */
+  userAgent: z.string().nullable().optional(),
   objectRef: ObjectReference.nullable().optional(),
   responseStatus: Status.nullable().optional(),
   /** Raw JSON as the API server embedded it: an object, or an array (json-patch), or a string. */
@@ -94,7 +96,8 @@ export const EventList = z.looseObject({
   kind: z.literal('EventList').optional(),
   apiVersion: AuditApiVersion.optional(),
   metadata: z.looseObject({}).nullable().optional(),
-  items: z.array(z.unknown()),
+  /** `null` or absent is an empty batch, as encoding/json decodes it into a nil slice. */
+  items: z.array(z.unknown()).nullable().optional(),
 });
 export type EventList = z.infer<typeof EventList>;
 
@@ -143,11 +146,34 @@ export const PolicyRule = z
   });
 export type PolicyRule = z.infer<typeof PolicyRule>;
 
-/** An `audit.k8s.io/v1` Policy, as kube-apiserver reads `--audit-policy-file` (see {@link parsePolicy}). */
+/** meta/v1 ObjectMeta as a Policy's `metadata`: its fields are known, so others are unknown fields. */
+export const ObjectMeta = z.strictObject({
+  name: z.string().optional(),
+  generateName: z.string().optional(),
+  namespace: z.string().optional(),
+  selfLink: z.string().optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  generation: z.number().int().optional(),
+  creationTimestamp: z.string().optional(),
+  deletionTimestamp: z.string().optional(),
+  deletionGracePeriodSeconds: z.number().int().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  ownerReferences: z.array(z.looseObject({})).optional(),
+  finalizers: z.array(z.string()).optional(),
+  managedFields: z.array(z.looseObject({})).optional(),
+});
+export type ObjectMeta = z.infer<typeof ObjectMeta>;
+
+/**
+ * An `audit.k8s.io/v1` Policy, as kube-apiserver reads `--audit-policy-file` (see {@link parsePolicy}).
+ * A GroupResources `group: "*"` (every group) is valid from Kubernetes 1.36 on; older API servers refuse it.
+ */
 export const Policy = z.strictObject({
   apiVersion: z.literal('audit.k8s.io/v1'),
   kind: z.literal('Policy'),
-  metadata: z.looseObject({}).optional(),
+  metadata: ObjectMeta.optional(),
   rules: z.array(PolicyRule).min(1, 'a policy needs at least one rule'),
   omitStages: z.array(Stage).optional(),
   omitManagedFields: z.boolean().optional(),

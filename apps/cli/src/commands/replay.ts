@@ -1,10 +1,11 @@
 /**
  * @module
  * `kube-audit replay`: send a log's events to a receiver as the API server's webhook would: the
- * same batches, URL, headers, throttle and retries. Batches go one at a time (the API server posts
- * them concurrently); one at a time keeps the order and makes the counts exact.
+ * same batches, URL, headers, throttle, retries and concurrency, as fast as possible or at the
+ * log's own rhythm (`--pace`).
  */
 import { statSync } from 'node:fs';
+import type { AuditEvent } from '@kube-audit/core';
 import { decimalNumber, duration, parseFlags, readFlagFile, wholeNumber } from '../args';
 import { STDIN } from '../bytes';
 import { type Command, EXIT_FAILED } from '../command';
@@ -13,8 +14,9 @@ import { escapeControl, plural, reportInvalid } from '../output';
 import { type Batch, createBatcher } from '../replay/batcher';
 import { createDelivery, MAX_ATTEMPTS } from '../replay/delivery';
 import { createPoster } from '../replay/http-post';
+import { eventTimeOf, MAX_BATCH_WAIT_MS, parsePace } from '../replay/pace';
 import { createProgress } from '../replay/progress';
-import { createThrottle } from '../replay/throttle';
+import { createThrottle, realClock } from '../replay/throttle';
 import { webhookUrl } from '../replay/webhook-url';
 import { UsageError } from '../usage-error';
 import { VERSION } from '../version';
@@ -32,6 +34,8 @@ const flags = {
   'insecure-skip-tls-verify': { type: 'boolean' },
   'token-file': { type: 'string' },
   'allow-insecure-token': { type: 'boolean' },
+  concurrency: { type: 'string' },
+  pace: { type: 'string' },
   strict: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
@@ -43,7 +47,12 @@ Send the events of audit logs to a webhook receiver the way kube-apiserver's aud
 with ?timeout=30s, Content-Type application/json, a batch throttle, and the API server's retry
 rule: any non-2xx answer or network error is retried, 5 attempts, backoff ×1.5 with jitter 0.2;
 a 429/5xx with an integer Retry-After is re-posted within the attempt (up to 10 times).
-Batches are sent one at a time. Events are sent as they are; no pipeline runs.
+A batch is cut at --batch-size events and sent as EventLists of at most 10 MiB; batches are
+sent concurrently (the API server's AsyncDelegate), up to --concurrency at once.
+With --pace, events are replayed when they happened (stageTimestamp), from the log's first
+event on, and a batch is also cut when 30 s of the log's time have passed since the last cut
+(--audit-webhook-batch-max-wait); the last batch goes when the log ends.
+Events are sent as they are; no pipeline runs.
 Input is read as by 'kube-audit process' (JSON lines or one document, gzip, - for stdin).
 
 Flags:
@@ -58,6 +67,9 @@ Flags:
   --insecure-skip-tls-verify   do not verify the receiver's certificate
   --token-file FILE            send Authorization: Bearer <the file's content>; needs an https:// --url
   --allow-insecure-token       send the token over plain http:// anyway (anyone on the path can read it)
+  --concurrency N              batches in flight at once (default 10; 1 = one at a time, in order)
+  --pace original|Nx|none      replay at the log's rhythm, N times faster (e.g. 60x), or as fast as
+                               possible (default none)
   --strict                     exit 1 if any input was invalid
   -v, --verbose                report every failed attempt, not only dropped batches
 
@@ -82,6 +94,8 @@ export const replayCommand: Command = {
     const batchSize = wholeNumber('batch-size', values['batch-size'], 400, 1);
     const qps = decimalNumber('qps', values.qps, 10);
     const burst = wholeNumber('burst', values.burst, 15, 1);
+    const concurrency = wholeNumber('concurrency', values.concurrency, 10, 1);
+    const speed = parsePace(values.pace);
     const initialBackoffMs = duration('initial-backoff', values['initial-backoff'], 10_000);
     if ((values.cert === undefined) !== (values.key === undefined))
       throw new UsageError('--cert and --key go together');
@@ -107,6 +121,7 @@ export const replayCommand: Command = {
       insecureSkipTlsVerify: values['insecure-skip-tls-verify'],
       token,
       userAgent: `kube-audit/${VERSION} (replay)`,
+      maxSockets: concurrency,
     });
 
     const state = { fraction: undefined as number | undefined, events: 0, batches: 0, retries: 0, dropped: 0 };
@@ -127,34 +142,79 @@ export const replayCommand: Command = {
       // auditIDs come from the log and error texts from the network: shown, never acted on.
       io.stderr.write(`kube-audit: ${escapeControl(message)}\n`);
     };
-    const deliver = createDelivery({
-      post: poster.post,
-      initialBackoffMs,
-      timeoutMs,
-      onAttemptFailed: values.verbose
-        ? (attempt, reason) => say(`batch ${state.batches + 1}: attempt ${attempt} failed: ${reason}`)
-        : undefined,
-    });
+    const deliver = createDelivery({ post: poster.post, initialBackoffMs, timeoutMs });
     const throttle = createThrottle(qps, burst);
 
-    const send = async (batch: Batch) => {
-      await throttle.take();
-      const result = await deliver(batch.body);
-      state.batches++;
-      state.events += batch.events;
-      state.retries += result.attempts - 1;
-      totals.retryAfterWaits += result.retryAfterWaits;
-      if (result.delivered) {
-        totals.sent += batch.events;
-      } else {
-        state.dropped++;
-        totals.droppedEvents += batch.events;
-        say(
-          `batch ${state.batches} (${plural(batch.events, 'event')} from auditID ${batch.firstAuditID}) dropped ` +
-            `after ${plural(result.attempts, 'attempt')}: ${result.lastError}`,
+    /** Sends a batch's EventLists one after another, as the truncate backend hands them on. */
+    const sendLists = async (lists: readonly Batch[], firstNumber: number) => {
+      for (const [i, list] of lists.entries()) {
+        const number = firstNumber + i;
+        const result = await deliver(
+          list.body,
+          values.verbose
+            ? (attempt, reason) => say(`batch ${number}: attempt ${attempt} failed: ${reason}`)
+            : undefined,
         );
+        state.batches++;
+        state.events += list.events;
+        state.retries += result.attempts - 1;
+        totals.retryAfterWaits += result.retryAfterWaits;
+        if (result.delivered) {
+          totals.sent += list.events;
+        } else {
+          state.dropped++;
+          totals.droppedEvents += list.events;
+          say(
+            `batch ${number} (${plural(list.events, 'event')} from auditID ${list.firstAuditID}) dropped ` +
+              `after ${plural(result.attempts, 'attempt')}: ${result.lastError}`,
+          );
+        }
+        showProgress();
       }
-      showProgress();
+    };
+
+    // buffered.go processEvents: the throttle, then the batch goes off in a goroutine of its own
+    // (AsyncDelegate) while the next is collected; --concurrency bounds how many are in flight.
+    const inFlight = new Set<Promise<void>>();
+    let numbered = 0;
+    const dispatch = async (lists: readonly Batch[]) => {
+      if (lists.length === 0) return;
+      while (inFlight.size >= concurrency) await Promise.race(inFlight);
+      await throttle.take();
+      const sending = sendLists(lists, numbered + 1).finally(() => inFlight.delete(sending));
+      numbered += lists.length;
+      inFlight.add(sending);
+    };
+
+    // --pace: the log's time. `now` never goes back (events are logged close to, not exactly in,
+    // time order); the MaxBatchWait timer starts at the first event and restarts at each cut.
+    let firstEventTime: number | undefined;
+    let startedAt = 0;
+    let now = 0;
+    let windowStart = 0;
+    const waitUntil = async (eventTime: number) => {
+      if (speed === undefined || firstEventTime === undefined) return;
+      const due = startedAt + (eventTime - firstEventTime) / speed;
+      const wait = due - realClock.now();
+      if (wait > 0) await realClock.sleep(wait);
+    };
+    const advance = async (event: AuditEvent) => {
+      const time = eventTimeOf(event);
+      if (firstEventTime === undefined) {
+        if (time === undefined) return;
+        firstEventTime = now = windowStart = time;
+        startedAt = realClock.now();
+        return;
+      }
+      if (time !== undefined && time > now) now = time;
+      if (now >= windowStart + MAX_BATCH_WAIT_MS) {
+        // The timer fired at windowStart + 30 s with what was collected, then every 30 s (on nothing).
+        const fired = windowStart + MAX_BATCH_WAIT_MS;
+        await waitUntil(fired);
+        await dispatch(batcher.cut());
+        windowStart += Math.floor((now - windowStart) / MAX_BATCH_WAIT_MS) * MAX_BATCH_WAIT_MS;
+      }
+      await waitUntil(now);
     };
 
     const batcher = createBatcher(batchSize);
@@ -170,13 +230,17 @@ export const replayCommand: Command = {
         }
         totals.read += chunk.events.length;
         for (const event of chunk.events) {
-          const batch = batcher.add(event);
-          if (batch) await send(batch);
+          if (speed !== undefined) await advance(event);
+          const full = batcher.add(event);
+          if (full) {
+            await dispatch(full);
+            windowStart = now;
+          }
         }
         showProgress();
       }
-      const last = batcher.flush();
-      if (last) await send(last);
+      await dispatch(batcher.cut());
+      while (inFlight.size > 0) await Promise.race(inFlight);
     } finally {
       poster.close();
       progress.clear();

@@ -1,10 +1,18 @@
 /**
  * @module
- * EventList batches as the webhook backend sends them: at most `batchSize` items, items without
- * `kind`/`apiVersion` (internal events have no TypeMeta; only the list is typed), and the list's
- * apiVersion that of its events, so a batch is cut where the apiVersion changes.
+ * EventList batches as the webhook backend sends them. The buffered backend
+ * (k8s.io/apiserver plugin/pkg/audit/buffered/buffered.go, collectEvents) collects up to
+ * `batchSize` events, or fewer when its MaxBatchWait timer fires; the collected events are then
+ * sent as EventLists of at most {@link MAX_BATCH_BYTES} (plugin/pkg/audit/truncate/truncate.go
+ * splits where `batchSize + size > MaxBatchSize`, the size of each event as its encoder writes it,
+ * newline included), one after another. Items carry no `kind`/`apiVersion` (internal events have
+ * no TypeMeta; only the list is typed), and a list's apiVersion is that of its events, so a new
+ * collection starts where the apiVersion changes.
  */
 import { type AuditEvent, serializeEvent } from '@kube-audit/core';
+
+/** The truncate backend's MaxBatchSize default (`--audit-webhook-truncate-max-batch-size`): 10 MiB. */
+export const MAX_BATCH_BYTES = 10 * 1024 * 1024;
 
 export interface Batch {
   readonly apiVersion: string;
@@ -16,53 +24,87 @@ export interface Batch {
 }
 
 export interface Batcher {
-  /** Add an event; returns the previous batch when this event does not fit in it. */
-  add(event: AuditEvent): Batch | undefined;
-  /** The last batch, if any. */
-  flush(): Batch | undefined;
+  /**
+   * Add an event; returns the EventLists to send now: the collection when the event fills it
+   * (`batchSize` events), and the collection before it when the event's apiVersion differs.
+   */
+  add(event: AuditEvent): Batch[] | undefined;
+  /** The events collected so far as EventLists (the MaxBatchWait timer, or the end of input); `[]` when none. */
+  cut(): Batch[];
+  /** Events collected and not yet cut. */
+  readonly pending: number;
+}
+
+interface Item {
+  readonly json: string;
+  readonly bytes: number;
+  readonly apiVersion: string;
+  readonly auditID: string;
 }
 
 /**
- * Cut events into EventList batches of at most `batchSize` items of one apiVersion.
+ * Collect events into batches of `batchSize`, sent as EventLists of at most `maxBytes` and one apiVersion.
  *
  * @example
  * const batcher = createBatcher(400);
- * for (const event of events) { const batch = batcher.add(event); if (batch) await send(batch); }
+ * for (const event of events) for (const batch of batcher.add(event) ?? []) await send(batch);
+ * for (const batch of batcher.cut()) await send(batch);
  */
-export function createBatcher(batchSize: number): Batcher {
-  let items: string[] = [];
-  let apiVersion = '';
-  let firstAuditID = '';
+export function createBatcher(batchSize: number, maxBytes = MAX_BATCH_BYTES): Batcher {
+  let items: Item[] = [];
 
-  const take = (): Batch | undefined => {
-    if (items.length === 0) return undefined;
-    const body = Buffer.from(
-      `{"kind":"EventList","apiVersion":${JSON.stringify(apiVersion)},"metadata":{},"items":[${items.join(',')}]}`,
-    );
-    const batch = { apiVersion, body, events: items.length, firstAuditID };
+  const cut = (): Batch[] => {
+    const batches: Batch[] = [];
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Item;
+      const first = items[start] as Item;
+      if (i > start && (item.apiVersion !== first.apiVersion || bytes + item.bytes > maxBytes)) {
+        batches.push(listOf(items.slice(start, i)));
+        start = i;
+        bytes = 0;
+      }
+      bytes += item.bytes;
+    }
+    if (items.length > start) batches.push(listOf(items.slice(start)));
     items = [];
-    return batch;
+    return batches;
   };
 
   return {
     add(event) {
-      const full = items.length >= batchSize || (items.length > 0 && event.apiVersion !== apiVersion);
-      const batch = full ? take() : undefined;
-      if (items.length === 0) [apiVersion, firstAuditID] = [event.apiVersion, event.auditID];
-      items.push(itemOf(event));
-      return batch;
+      const item = itemOf(event);
+      // Events of another apiVersion come from another API server, as it were: a new collection.
+      const previous = items.length > 0 && item.apiVersion !== (items[0] as Item).apiVersion ? cut() : [];
+      items.push(item);
+      const batches = items.length >= batchSize ? [...previous, ...cut()] : previous;
+      return batches.length > 0 ? batches : undefined;
     },
-    flush: take,
+    cut,
+    get pending() {
+      return items.length;
+    },
   };
 }
 
+function listOf(items: readonly Item[]): Batch {
+  const first = items[0] as Item;
+  const body = Buffer.from(
+    `{"kind":"EventList","apiVersion":${JSON.stringify(first.apiVersion)},"metadata":{},"items":[${items.map((item) => item.json).join(',')}]}`,
+  );
+  return { apiVersion: first.apiVersion, body, events: items.length, firstAuditID: first.auditID };
+}
+
 /**
- * The event's JSON without kind/apiVersion, fields in the order received. The serialiser writes
- * `{"kind":"Event","apiVersion":…` first, then the event's other fields: drop the prefix.
+ * The event's JSON without kind/apiVersion, fields in the order received, and its size as the
+ * API server's encoder writes it (kind and apiVersion first, a newline at the end). The serialiser
+ * writes `{"kind":"Event","apiVersion":…` first, then the event's other fields: drop the prefix.
  */
-export function itemOf(event: AuditEvent): string {
+function itemOf(event: AuditEvent): Item {
   const line = serializeEvent(event);
   const prefix = `{"kind":"Event","apiVersion":${JSON.stringify(event.apiVersion)}`;
   if (!line.startsWith(prefix)) throw new Error(`unexpected serialisation of event ${event.auditID}`);
-  return line.length === prefix.length + 1 ? '{}' : `{${line.slice(prefix.length + 1)}`;
+  const json = line.length === prefix.length + 1 ? '{}' : `{${line.slice(prefix.length + 1)}`;
+  return { json, bytes: Buffer.byteLength(line) + 1, apiVersion: event.apiVersion, auditID: event.auditID };
 }

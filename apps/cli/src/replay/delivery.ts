@@ -7,7 +7,10 @@
  *   Steps: 5}` gives at most 5 attempts with sleeps of d, 1.5d, 2.25d, 3.375d, each times [1, 1.2).
  *   After the fifth failure the batch is dropped.
  * - Inner retry (client-go): a 429 or ≥ 500 answer with an integer `Retry-After` is re-posted after
- *   that many seconds, up to 10 times, all within the attempt's timeout.
+ *   that many seconds, up to 10 times, all within the attempt's timeout. The whole Retry-After is
+ *   slept before the re-post; a wait that would pass the attempt's deadline ends the attempt at
+ *   the deadline (client-go rest/with_retry.go Before: backoff.SleepWithContext(ctx, delay), since
+ *   Kubernetes 1.33; before, time.Sleep slept it whole and the re-post then failed on the context).
  * - Success is a status from 200 to 206 (client-go transformResponse); the body is ignored.
  */
 import { formatDuration } from '../durations';
@@ -48,18 +51,20 @@ export interface DeliveryResult {
  * const deliver = createDelivery({ post: poster.post, initialBackoffMs: 10_000, timeoutMs: 30_000 });
  * const { delivered, attempts } = await deliver(batch.body);
  */
-export function createDelivery(options: DeliveryOptions): (body: Buffer) => Promise<DeliveryResult> {
+export function createDelivery(
+  options: DeliveryOptions,
+): (body: Buffer, onAttemptFailed?: DeliveryOptions['onAttemptFailed']) => Promise<DeliveryResult> {
   const clock = options.clock ?? realClock;
   const random = options.random ?? Math.random;
 
-  return async function deliver(body) {
+  return async function deliver(body, onAttemptFailed = options.onAttemptFailed) {
     let backoff = options.initialBackoffMs;
     let retryAfterWaits = 0;
     for (let attempt = 1; ; attempt++) {
       const result = await attemptOnce(body);
       retryAfterWaits += result.retryAfterWaits;
       if (result.error === undefined) return { delivered: true, attempts: attempt, retryAfterWaits };
-      options.onAttemptFailed?.(attempt, result.error);
+      onAttemptFailed?.(attempt, result.error);
       if (attempt === MAX_ATTEMPTS)
         return { delivered: false, attempts: attempt, retryAfterWaits, lastError: result.error };
       // wait.Jitter(d, 0.2) = d + rand.Float64()*0.2*d

@@ -29,6 +29,8 @@ export interface PosterOptions {
   /** Sent as `Authorization: Bearer <token>` (kubeconfig `token`/`tokenFile`). */
   token?: string | undefined;
   userAgent: string;
+  /** Connections open at once: one per batch in flight (Go's transport opens as many as needed). @default 1 */
+  maxSockets?: number;
 }
 
 export interface Poster {
@@ -39,7 +41,7 @@ export interface Poster {
 }
 
 /**
- * A client for the receiver's URL, over one kept-alive connection.
+ * A client for the receiver's URL, over kept-alive connections (`maxSockets` at most).
  *
  * @example
  * const poster = createPoster({ url: webhookUrl('https://receiver/audit', 30_000), userAgent: 'kube-audit' });
@@ -47,17 +49,18 @@ export interface Poster {
  */
 export function createPoster(options: PosterOptions): Poster {
   const https = options.url.protocol === 'https:';
-  // One connection, kept alive between batches as Go's transport does; batches go one at a time.
+  // Connections kept alive between batches as Go's transport does, one per batch in flight.
+  const maxSockets = options.maxSockets ?? 1;
   const agent = https
     ? new HttpsAgent({
         keepAlive: true,
-        maxSockets: 1,
+        maxSockets,
         ca: options.ca,
         cert: options.cert,
         key: options.key,
         rejectUnauthorized: !options.insecureSkipTlsVerify,
       })
-    : new HttpAgent({ keepAlive: true, maxSockets: 1 });
+    : new HttpAgent({ keepAlive: true, maxSockets });
   const send = https ? httpsRequest : httpRequest;
   const headers: Record<string, string> = {
     'Content-Type': 'application/json',

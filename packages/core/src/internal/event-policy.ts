@@ -6,6 +6,7 @@
 import type { AuditEvent } from '../event';
 import type { PolicyChecker, PolicyDecision, PolicyRequest } from '../policy';
 import { forEachString, userAt } from './fields';
+import { requestNameOf } from './request-name';
 
 export type EventChecker = (event: AuditEvent) => PolicyDecision;
 /** Decisions remembered, at most; then the memory starts afresh. */
@@ -25,19 +26,28 @@ export function createEventChecker(checker: PolicyChecker): EventChecker {
     const s = event.source;
     const ref = event.original('objectRef');
     const user = event.original('user');
-    // Everything the PolicyRequest is read from: the verb, the path, the objectRef and the user.
+    // Everything the PolicyRequest is read from: the verb, the URL, the objectRef and the user.
     // The path always, even beside an objectRef: `"objectRef":null` is a non-resource request,
-    // decided by its path (a None rule for /healthz must not decide a Secret read too). Lengths
-    // first, so that no verb, path or objectRef can run into the next and make two requests one key.
-    const query = event.requestURI.indexOf('?');
-    const path = query === -1 ? event.requestURI : event.requestURI.slice(0, query);
+    // decided by its path (a None rule for /healthz must not decide a Secret read too). The name
+    // the URL carried decides resourceNames (objectRef.name may come from the body): the path
+    // holds it, or the query of a list or watch (a metadata.name field selector). Lengths first,
+    // so that no verb, URL or objectRef can run into the next and make two requests one key.
+    const uri = event.requestURI;
+    const query = uri.indexOf('?');
+    const url =
+      query === -1 ||
+      !(ref && (event.verb === 'list' || event.verb === 'watch') && uri.includes('fieldSelector', query))
+        ? query === -1
+          ? uri
+          : uri.slice(0, query)
+        : uri;
     const target = ref ? s.slice(ref.valueStart, ref.valueEnd) : '';
     const userRaw = user ? s.slice(user.valueStart, user.valueEnd) : '';
-    const key = `${event.verb.length}:${path.length}:${target.length}:${event.verb}${path}${target}${userRaw}`;
-    if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event));
+    const key = `${event.verb.length}:${url.length}:${target.length}:${event.verb}${url}${target}${userRaw}`;
+    if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event, requestNameOf(uri, event.verb)));
     let decision = decisions.get(key);
     if (decision === undefined) {
-      decision = checker(new EventPolicyRequest(event));
+      decision = checker(new EventPolicyRequest(event, requestNameOf(uri, event.verb)));
       if (decisions.size >= DECISION_CACHE_SIZE) decisions.clear();
       // A copy of the key's characters: the key itself is made of slices of the request's body.
       decisions.set(` ${key}`.slice(1), decision);
@@ -48,8 +58,8 @@ export function createEventChecker(checker: PolicyChecker): EventChecker {
 
 /**
  * An event's PolicyRequest, read in place from the event's text (as `policyRequestOf` reads a
- * decoded event); the user is read only if a rule asks for it, as most ask first for the verb
- * and the resource.
+ * decoded event), with the name resolved from its requestURI; the user is read only if a rule
+ * asks for it, as most ask first for the verb and the resource.
  */
 class EventPolicyRequest implements PolicyRequest {
   readonly verb: string;
@@ -64,7 +74,7 @@ class EventPolicyRequest implements PolicyRequest {
   #user: PolicyRequest['user'] | undefined;
   #userRead = false;
 
-  constructor(event: AuditEvent) {
+  constructor(event: AuditEvent, name: string) {
     this.#event = event;
     this.verb = event.verb;
     const query = event.requestURI.indexOf('?');
@@ -75,14 +85,13 @@ class EventPolicyRequest implements PolicyRequest {
       this.namespace = '';
       this.resource = '';
       this.subresource = '';
-      this.name = '';
+      this.name = name;
       let apiGroup: string | undefined;
       let apiVersion: string | undefined;
       forEachString(event.source, ref.valueStart, (key, value) => {
         if (key === 'namespace') this.namespace = value;
         else if (key === 'resource') this.resource = value;
         else if (key === 'subresource') this.subresource = value;
-        else if (key === 'name') this.name = value;
         else if (key === 'apiGroup') apiGroup = value;
         else if (key === 'apiVersion') apiVersion = value;
       });
