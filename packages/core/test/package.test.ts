@@ -49,7 +49,7 @@ function scenario(core: typeof source): string {
     '{"auditID":"no-stage"}',
   ].join(',')}]}`;
   const parsed = core.parsePayload(body);
-  const result = core.createPipeline({ policy, cluster: 'c1', maxEventBytes: 500 }).process(parsed);
+  const result = core.createPipeline({ policy, cluster: 'c1', maxEventBytes: 512 }).process(parsed);
   const schema = core.Event.safeParse(JSON.parse(result.lines.split('\n')[0] as string));
   return JSON.stringify({
     exports: Object.keys(core).sort(),
