@@ -11,6 +11,7 @@ describe('the public API', () => {
   it('exports these values', () => {
     expect(Object.keys(core).sort()).toMatchInlineSnapshot(`
       [
+        "AKS_SKIPPED",
         "AUDIT_API_VERSIONS",
         "AuditApiVersion",
         "AuditEvent",
@@ -22,6 +23,7 @@ describe('the public API', () => {
         "EventList",
         "GroupResources",
         "LEVELS",
+        "LOG_FORMATS",
         "Level",
         "ObjectReference",
         "PIPELINE_SETTINGS",
@@ -30,6 +32,7 @@ describe('the public API', () => {
         "PolicyError",
         "PolicyRule",
         "REDACTED_ANNOTATION",
+        "SOURCE_ANNOTATION",
         "STAGES",
         "SettingError",
         "Stage",
@@ -39,12 +42,14 @@ describe('the public API', () => {
         "createDedupe",
         "createPipeline",
         "createPolicyChecker",
+        "gkeRequestOf",
         "maskExecCommands",
         "parsePayload",
         "parsePolicy",
         "policyRequestOf",
         "serializeEvent",
         "settingParsers",
+        "unwrapRecords",
       ]
     `);
   });
@@ -53,6 +58,7 @@ describe('the public API', () => {
     const names = publicApi().names.map(({ name, kind }) => `${name}: ${kind}`);
     expect(names.sort()).toMatchInlineSnapshot(`
       [
+        "AKS_SKIPPED: const",
         "AUDIT_API_VERSIONS: const",
         "AuditApiVersion: const + type",
         "AuditEvent: class",
@@ -68,7 +74,9 @@ describe('the public API', () => {
         "GroupResources: const + type",
         "InvalidItem: type",
         "LEVELS: const",
+        "LOG_FORMATS: const",
         "Level: const + type",
+        "LogFormat: type",
         "ObjectReference: const + type",
         "PIPELINE_SETTINGS: const",
         "ParseOptions: type",
@@ -84,6 +92,7 @@ describe('the public API', () => {
         "PolicyRequest: type",
         "PolicyRule: const + type",
         "REDACTED_ANNOTATION: const",
+        "SOURCE_ANNOTATION: const",
         "STAGES: const",
         "Setting: type",
         "SettingContext: type",
@@ -93,16 +102,22 @@ describe('the public API', () => {
         "Stage: const + type",
         "Status: const + type",
         "TRUNCATED_ANNOTATION: const",
+        "UnwrapFailure: type",
+        "UnwrapOptions: type",
+        "UnwrappedEvent: type",
+        "UnwrappedRecord: type",
         "UserInfo: const + type",
         "createDedupe: function",
         "createPipeline: function",
         "createPolicyChecker: function",
+        "gkeRequestOf: function",
         "maskExecCommands: function",
         "parsePayload: function",
         "parsePolicy: function",
         "policyRequestOf: function",
         "serializeEvent: function",
         "settingParsers: const",
+        "unwrapRecords: function",
       ]
     `);
   });
