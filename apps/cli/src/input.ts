@@ -3,24 +3,22 @@
  * Audit events from files and stdin, as the CLI's commands read them. A file is either JSON lines
  * (what the API server's log backend writes with `--audit-log-path`: one Event per line) or one
  * JSON document (an EventList, an Event or an array of events, e.g. a captured webhook body).
- * JSON lines are read in bounded memory, whatever the file's size.
+ * JSON lines are read in bounded memory, whatever the file's size. Each line or document may also
+ * be a record of a cloud export (EKS, AKS, GKE, OpenShift): see ./records.
  */
 import { accessSync, constants, statSync } from 'node:fs';
-import { type AuditEvent, type ParsedPayload, PayloadError, parsePayload } from '@kube-audit/core';
+import type { AuditEvent, LogFormat } from '@kube-audit/core';
 import { readBytes, STDIN } from './bytes';
 import { type Line, MAX_LINE_BYTES, OVERSIZED, splitLines } from './lines';
+import { addRecords, type Found, type InvalidInput } from './records';
 import { describeFsError, UsageError } from './usage-error';
 
-/** Input that is not an audit event, and where it was. */
-export interface InvalidInput {
-  /** `FILE:LINE` for JSON lines, `FILE` or `FILE: items[N]` for a document. */
-  readonly where: string;
-  /** Why, without the content (audit events can hold secrets). */
-  readonly reason: string;
-}
+export type { InvalidInput };
 
 export interface EventChunk {
   readonly events: AuditEvent[];
+  /** `clusters[i]`: the cluster the envelope of `events[i]` named (EKS log group, AKS resource…), if any. */
+  readonly clusters: (string | undefined)[];
   readonly invalid: InvalidInput[];
 }
 
@@ -30,6 +28,8 @@ export interface ReadEventsOptions {
   chunkSize?: number;
   /** Called with the bytes read from each file (before gunzip), for progress. */
   onRead?: (bytes: number) => void;
+  /** Read every record as this format (`--format`); detected per line or document when absent. */
+  format?: LogFormat | undefined;
 }
 
 /** How standard input is named in messages. */
@@ -99,31 +99,33 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
   if (first === undefined) return;
 
   if (isDocumentStart(first)) {
-    yield* readDocument(name, head, lines, chunkSize);
+    yield* readDocument(name, head, lines, chunkSize, options.format);
     return;
   }
 
   let lineNumber = 0;
-  let events: AuditEvent[] = [];
-  let invalid: InvalidInput[] = [];
+  let found: Found = { events: [], clusters: [], invalid: [] };
   for (let batch: Line[] | undefined = head; batch !== undefined; ) {
     for (const line of batch) {
       lineNumber++;
       if (line === OVERSIZED) {
-        invalid.push({ where: `${name}:${lineNumber}`, reason: `line longer than ${MAX_LINE_BYTES} bytes (skipped)` });
+        found.invalid.push({
+          where: `${name}:${lineNumber}`,
+          reason: `line longer than ${MAX_LINE_BYTES} bytes (skipped)`,
+        });
         continue;
       }
       if (line.charCodeAt(0) !== 123 && line.trim() === '') continue;
-      for (const event of parseLogLine(line, `${name}:${lineNumber}`, invalid)) events.push(event);
-      if (events.length >= chunkSize) {
-        yield { events, invalid };
-        [events, invalid] = [[], []];
+      addRecords(line, `${name}:${lineNumber}`, options.format, found);
+      if (found.events.length >= chunkSize) {
+        yield found;
+        found = { events: [], clusters: [], invalid: [] };
       }
     }
     // Hand over what each read produced, so that events from a slow producer on stdin are not held back.
-    if (events.length > 0 || invalid.length > 0) {
-      yield { events, invalid };
-      [events, invalid] = [[], []];
+    if (found.events.length > 0 || found.invalid.length > 0) {
+      yield found;
+      found = { events: [], clusters: [], invalid: [] };
     }
     const next = await lines.next();
     batch = next.done ? undefined : next.value;
@@ -153,57 +155,29 @@ async function* readDocument(
   head: Line[],
   rest: AsyncIterator<Line[]>,
   chunkSize: number,
+  format: LogFormat | undefined,
 ): AsyncGenerator<EventChunk> {
   const parts = head;
   for (let next = await rest.next(); !next.done; next = await rest.next()) parts.push(...next.value);
   if (parts.includes(OVERSIZED)) {
-    yield { events: [], invalid: [{ where: name, reason: `a line is longer than ${MAX_LINE_BYTES} bytes` }] };
+    yield {
+      events: [],
+      clusters: [],
+      invalid: [{ where: name, reason: `a line is longer than ${MAX_LINE_BYTES} bytes` }],
+    };
     return;
   }
-  const invalid: InvalidInput[] = [];
-  const parsed = parseLine(parts.join('\n'), name, invalid);
-  const events = parsed?.events ?? [];
-  if (events.length === 0) yield { events, invalid };
+  const found: Found = { events: [], clusters: [], invalid: [] };
+  addRecords(parts.join('\n'), name, format, found);
+  const { events, clusters, invalid } = found;
+  if (events.length === 0) yield found;
   for (let i = 0; i < events.length; i += chunkSize) {
-    yield { events: events.slice(i, i + chunkSize), invalid: i === 0 ? invalid : [] };
+    yield {
+      events: events.slice(i, i + chunkSize),
+      clusters: clusters.slice(i, i + chunkSize),
+      invalid: i === 0 ? invalid : [],
+    };
   }
-}
-
-/**
- * The events of one log line. `parsePayload` scans a bare Event twice (for `kind`/`items`, then as
- * an event) but an array item once, which doubles throughput on large logs; anything but exactly
- * one valid event is parsed again bare, so that messages and positions refer to the line as is.
- */
-function parseLogLine(line: string, where: string, invalid: InvalidInput[]): readonly AuditEvent[] {
-  try {
-    const wrapped = parsePayload(`[${line}]`);
-    if (wrapped.received === 1 && wrapped.events.length === 1) return wrapped.events;
-  } catch (error) {
-    if (!(error instanceof PayloadError)) throw error;
-  }
-  return parseLine(line, where, invalid)?.events ?? [];
-}
-
-/** Parse one line (or document); its problems are added to `invalid`. */
-function parseLine(text: string, where: string, invalid: InvalidInput[]): ParsedPayload | undefined {
-  let parsed: ParsedPayload;
-  try {
-    parsed = parsePayload(text);
-  } catch (error) {
-    if (!(error instanceof PayloadError)) throw error;
-    invalid.push({ where, reason: reasonOf(error) });
-    return undefined;
-  }
-  for (const item of parsed.invalid) {
-    const at = parsed.shape === 'EventList' ? `items[${item.index}]` : `[${item.index}]`;
-    invalid.push({ where: `${where}: ${at}`, reason: item.reason });
-  }
-  return parsed;
-}
-
-/** The core speaks of a webhook "body"; here it is a line or a file. */
-function reasonOf(error: PayloadError): string {
-  return error.message.replace(/^body (is )?/, '');
 }
 
 function describeReadError(error: unknown): string {

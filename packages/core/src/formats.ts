@@ -135,6 +135,10 @@ function topValues(text: string): [number, number][] {
   const values: [number, number][] = [];
   let i = skipWs(text, text.charCodeAt(0) === 0xfeff ? 1 : 0);
   while (i < text.length) {
+    // Objects or arrays back to back, as Firehose concatenates payloads; anything else after a value is an error.
+    const c = text.charCodeAt(i);
+    if (values.length > 0 && c !== 123 && c !== 91)
+      throw new JsonSyntaxError('unexpected data after the JSON value', i);
     const end = skipValue(text, i);
     values.push([i, end]);
     i = skipWs(text, end);
@@ -231,7 +235,7 @@ function dispatch(s: string, start: number, end: number, at: string, out: Unwrap
       return kubernetes(s.slice(start, end), at, out, options);
     default:
       // An object with some of an event's fields gets the parser's reason (`missing auditID`).
-      if ('verb' in value || 'stage' in value || 'requestURI' in value || value.kind === 'Event')
+      if (['kind', 'apiVersion', 'level', 'auditID', 'stage', 'verb', 'requestURI'].some((key) => key in value))
         return kubernetes(s.slice(start, end), at, out, options);
       out.push({ reason: 'not an audit event, nor an EKS, AKS, GKE or OpenShift audit record', at });
   }

@@ -10,6 +10,7 @@ import { STDIN } from '../bytes';
 import { type Command, EXIT_FAILED } from '../command';
 import { checkInputs, readEvents } from '../input';
 import { plural, reportInvalid } from '../output';
+import { formatFlag, formatHelp, formatOf } from '../records';
 import { type Batch, createBatcher } from '../replay/batcher';
 import { createDelivery, MAX_ATTEMPTS } from '../replay/delivery';
 import { createPoster } from '../replay/http-post';
@@ -20,6 +21,7 @@ import { UsageError } from '../usage-error';
 import { VERSION } from '../version';
 
 const flags = {
+  ...formatFlag,
   url: { type: 'string' },
   'batch-size': { type: 'string' },
   qps: { type: 'string' },
@@ -43,7 +45,8 @@ with ?timeout=30s, Content-Type application/json, a batch throttle, and the API 
 rule: any non-2xx answer or network error is retried, 5 attempts, backoff ×1.5 with jitter 0.2;
 a 429/5xx with an integer Retry-After is re-posted within the attempt (up to 10 times).
 Batches are sent one at a time. Events are sent as they are; no pipeline runs.
-Input is read as by 'kube-audit process' (JSON lines or one document, gzip, - for stdin).
+Input is read as by 'kube-audit process' (JSON lines or one document, gzip, - for stdin,
+EKS, AKS, GKE and OpenShift exports: history from a managed cluster can be sent this way).
 
 Flags:
   --url URL                    the receiver, e.g. https://kube-audit.example/audit (required)
@@ -58,6 +61,7 @@ Flags:
   --token-file FILE            send Authorization: Bearer <the file's content>
   --strict                     exit 1 if any input was invalid
   -v, --verbose                report every failed attempt, not only dropped batches
+${formatHelp(31)}
 
 A progress line is shown on stderr when it is a terminal, and a summary at the end.
 Exit code 1 when a batch was dropped after ${MAX_ATTEMPTS} attempts.
@@ -89,6 +93,7 @@ export const replayCommand: Command = {
     }
     const token = readFlagFile('token-file', values['token-file'])?.trim();
     if (token === '') throw new UsageError(`--token-file: ${values['token-file']} is empty`);
+    const format = formatOf(values.format);
     const files = checkInputs(positionals, io.stdin);
     const poster = createPoster({
       url,
@@ -152,7 +157,7 @@ export const replayCommand: Command = {
       const onRead = (bytes: number) => {
         totals.bytes += bytes;
       };
-      for await (const chunk of readEvents(files, { stdin: io.stdin, onRead })) {
+      for await (const chunk of readEvents(files, { stdin: io.stdin, onRead, format })) {
         if (chunk.invalid.length > 0) {
           progress.clear();
           totals.invalid += chunk.invalid.length;
