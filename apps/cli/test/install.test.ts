@@ -69,15 +69,18 @@ describe('npm: the packed package installed outside the workspace', () => {
   });
 
   const kubectl = which('kubectl');
-  it.skipIf(!kubectl)('is a kubectl plugin: `kubectl audit stats` with the bin directory on PATH (skipped without kubectl)', () => {
-    const env = { PATH: [bin, dirname(process.execPath), dirname(kubectl as string), '/usr/bin', '/bin'].join(':') };
-    const plugins = run(kubectl as string, ['plugin', 'list'], { cwd: tmp, env });
-    expect(plugins.stdout).toContain(join(bin, 'kubectl-audit'));
-    const stats = run(kubectl as string, ['audit', 'stats', FIXTURE], { cwd: tmp, env });
-    expect(stats).toMatchObject({ code: 0, stderr: '', stdout: expectedStats });
-    // kubectl passes the exit code on: a usage error is 2.
-    expect(run(kubectl as string, ['audit', 'stats', '--top', 'x', FIXTURE], { cwd: tmp, env }).code).toBe(2);
-  });
+  it.skipIf(!kubectl)(
+    'is a kubectl plugin: `kubectl audit stats` with the bin directory on PATH (skipped without kubectl)',
+    () => {
+      const env = { PATH: [bin, dirname(process.execPath), dirname(kubectl as string), '/usr/bin', '/bin'].join(':') };
+      const plugins = run(kubectl as string, ['plugin', 'list'], { cwd: tmp, env });
+      expect(plugins.stdout).toContain(join(bin, 'kubectl-audit'));
+      const stats = run(kubectl as string, ['audit', 'stats', FIXTURE], { cwd: tmp, env });
+      expect(stats).toMatchObject({ code: 0, stderr: '', stdout: expectedStats });
+      // kubectl passes the exit code on: a usage error is 2.
+      expect(run(kubectl as string, ['audit', 'stats', '--top', 'x', FIXTURE], { cwd: tmp, env }).code).toBe(2);
+    },
+  );
 });
 
 // The standalone build needs Bun ($BUN, or `bun` on PATH, as for the receiver's Bun tests; CI installs it).
