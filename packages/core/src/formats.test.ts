@@ -309,6 +309,11 @@ describe('unwrapRecords: any format', () => {
     ['', []],
     ['{', [{ reason: expect.stringMatching(/^not valid JSON: unexpected end of input/), at: '' }]],
     ['42', [{ reason: 'not an object', at: '' }]],
+    [
+      '{"kind":"Event"},{"kind":"Event"}',
+      [{ reason: 'not valid JSON: unexpected data after the JSON value at position 16', at: '' }],
+    ],
+    ['\u0000{}', [{ reason: 'not valid JSON: unexpected character at position 0', at: '' }]],
     ['{"hello":"world"}', [{ reason: 'not an audit event, nor an EKS, AKS, GKE or OpenShift audit record', at: '' }]],
     ['{"verb":"get"}', [{ format: 'kubernetes', reason: 'invalid audit event: missing auditID', at: '' }]],
     [
