@@ -104,28 +104,27 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
   }
 
   let lineNumber = 0;
-  let found: Found = { events: [], clusters: [], invalid: [] };
+  let events: AuditEvent[] = [];
+  let clusters: (string | undefined)[] = [];
+  let invalid: InvalidInput[] = [];
   for (let batch: Line[] | undefined = head; batch !== undefined; ) {
     for (const line of batch) {
       lineNumber++;
       if (line === OVERSIZED) {
-        found.invalid.push({
-          where: `${name}:${lineNumber}`,
-          reason: `line longer than ${MAX_LINE_BYTES} bytes (skipped)`,
-        });
+        invalid.push({ where: `${name}:${lineNumber}`, reason: `line longer than ${MAX_LINE_BYTES} bytes (skipped)` });
         continue;
       }
       if (line.charCodeAt(0) !== 123 && line.trim() === '') continue;
-      addRecords(line, `${name}:${lineNumber}`, options.format, found);
-      if (found.events.length >= chunkSize) {
-        yield found;
-        found = { events: [], clusters: [], invalid: [] };
+      addRecords(line, `${name}:${lineNumber}`, options.format, { events, clusters, invalid });
+      if (events.length >= chunkSize) {
+        yield { events, clusters, invalid };
+        [events, clusters, invalid] = [[], [], []];
       }
     }
     // Hand over what each read produced, so that events from a slow producer on stdin are not held back.
-    if (found.events.length > 0 || found.invalid.length > 0) {
-      yield found;
-      found = { events: [], clusters: [], invalid: [] };
+    if (events.length > 0 || invalid.length > 0) {
+      yield { events, clusters, invalid };
+      [events, clusters, invalid] = [[], [], []];
     }
     const next = await lines.next();
     batch = next.done ? undefined : next.value;
