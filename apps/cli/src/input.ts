@@ -9,6 +9,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import type { AuditEvent, LogFormat } from '@kube-audit/core';
 import { readBytes, STDIN } from './bytes';
+import { ItemSplitter } from './items';
 import { type Line, MAX_LINE_BYTES, OVERSIZED, splitLines } from './lines';
 import { addRecords, type Found, type InvalidInput } from './records';
 import { describeFsError, UsageError } from './usage-error';
@@ -149,6 +150,10 @@ function isDocumentStart(first: Line): boolean {
   }
 }
 
+/**
+ * One JSON document. Item by item when its records are the items of one array (see ./items), so
+ * that a large export streams; otherwise whole.
+ */
 async function* readDocument(
   name: string,
   head: Line[],
@@ -156,8 +161,53 @@ async function* readDocument(
   chunkSize: number,
   format: LogFormat | undefined,
 ): AsyncGenerator<EventChunk> {
-  const parts = head;
-  for (let next = await rest.next(); !next.done; next = await rest.next()) parts.push(...next.value);
+  const splitter = new ItemSplitter();
+  /** Lines fed before the splitter decided: what is read whole if it cannot split. */
+  let held: Line[] | undefined = [];
+  let found: Found = { events: [], clusters: [], invalid: [] };
+  let skipping = false;
+  for (let batch: Line[] | undefined = head; batch !== undefined; ) {
+    for (const line of batch) {
+      if (skipping) continue;
+      if (!splitter.whole) {
+        if (line === OVERSIZED) {
+          const reason = `a line is longer than ${MAX_LINE_BYTES} bytes${held ? '' : ' (the rest of the document is skipped)'}`;
+          found.invalid.push({ where: name, reason });
+          skipping = true;
+          continue;
+        }
+        held?.push(line);
+        const items = splitter.push(`${line}\n`);
+        if (items && items.length > 0) held = undefined;
+        for (const item of items ?? []) addRecords(item.text, name, format, found, item.at);
+        if (found.events.length >= chunkSize) {
+          yield found;
+          found = { events: [], clusters: [], invalid: [] };
+        }
+      } else held?.push(line);
+    }
+    const next = await rest.next();
+    batch = next.done ? undefined : next.value;
+  }
+  if (skipping) {
+    yield found;
+    return;
+  }
+  const end = splitter.finish();
+  if (end === undefined && held !== undefined) {
+    yield* readWhole(name, held, chunkSize, format);
+    return;
+  }
+  if (end?.error) found.invalid.push({ where: name, reason: `not valid JSON: ${end.error}` });
+  yield found;
+}
+
+async function* readWhole(
+  name: string,
+  parts: Line[],
+  chunkSize: number,
+  format: LogFormat | undefined,
+): AsyncGenerator<EventChunk> {
   if (parts.includes(OVERSIZED)) {
     yield {
       events: [],

@@ -51,13 +51,14 @@ const BASE64 = /^[A-Za-z0-9+/]{16,}={0,2}$/;
 
 /**
  * Add the events of `text` (one log line or one whole document) to `found`; what is not an
- * event is added to `found.invalid` with `where` and its place inside the text.
+ * event is added to `found.invalid` with `where` and its place inside the text (after `path`, the
+ * place of the text in its document: `events[3]`).
  *
  * @example
  * const found: Found = { events: [], clusters: [], invalid: [] };
  * addRecords(line, 'audit.log:12', undefined, found);
  */
-export function addRecords(text: string, where: string, format: LogFormat | undefined, found: Found): void {
+export function addRecords(text: string, where: string, format: LogFormat | undefined, found: Found, path = ''): void {
   let input = text;
   if (BASE64.test(text.trim())) {
     const decoded = decodeBase64(text.trim());
@@ -68,7 +69,13 @@ export function addRecords(text: string, where: string, format: LogFormat | unde
     input = decoded;
   }
   for (const record of unwrapRecords(input, format === undefined ? {} : { format })) {
-    const at = record.at === '' ? where : `${where}: ${record.at}`;
+    const inner =
+      record.at === '' || path === ''
+        ? path + record.at
+        : record.at.startsWith('[')
+          ? path + record.at
+          : `${path}.${record.at}`;
+    const at = inner === '' ? where : `${where}: ${inner}`;
     if (record.event) {
       found.events.push(record.event);
       found.clusters.push(record.cluster);

@@ -180,6 +180,48 @@ describe('kube-audit process: cloud exports', () => {
   });
 });
 
+describe('kube-audit: a large export that is one JSON document', () => {
+  it('streams a gcloud-style array of entries item by item, within a heap smaller than the file', async () => {
+    // `gcloud logging read --format=json` writes one pretty-printed array. Read whole, 25 MB of it
+    // does not fit in a 48 MiB heap (the run aborts); item by item it does.
+    const entries = linesOf(text('gke/elastic-test-audit-lines-1-5-8-9.log'))
+      .slice(1)
+      .map((line) => JSON.parse(line));
+    const path = join(tmp, 'gcloud-logging-read.json');
+    const parts: string[] = [];
+    let size = 0;
+    let count = 0;
+    while (size < 25_000_000) {
+      const entry = entries[count % entries.length];
+      const part = JSON.stringify(
+        {
+          ...entry,
+          insertId: `i-${count}`,
+          operation: { id: `op-${count}`, producer: 'k8s.io', first: true, last: true },
+        },
+        null,
+        2,
+      );
+      parts.push(part);
+      size += part.length + 2;
+      count++;
+    }
+    writeFileSync(path, `[\n${parts.join(',\n')}\n]\n`);
+    const run = await runCli(['stats', '--json', path], { env: { NODE_OPTIONS: '--max-old-space-size=48' } });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toMatchObject({ events: count, invalid: 0 });
+  }, 120_000);
+
+  it('reports an array document cut short, after reading the items before the cut', async () => {
+    const entries = linesOf(text('gke/elastic-test-audit-lines-1-5-8-9.log')).slice(1);
+    const path = join(tmp, 'cut.json');
+    writeFileSync(path, `[\n${entries.join(',\n')},\n{"insertId": "x", "proto`);
+    const run = await runCli(['process', path]);
+    expect(parse(run.stdout)).toHaveLength(3);
+    expect(run.stderr).toBe(`${path}: not valid JSON: unexpected end of input after 3 items\n`);
+  });
+});
+
 describe('kube-audit stats and replay: cloud exports', () => {
   it('counts the events of every EKS export shape alike', async () => {
     const files = [
