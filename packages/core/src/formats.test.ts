@@ -350,6 +350,17 @@ describe('unwrapRecords: any format', () => {
     expect(unwrapRecords(input)).toEqual(expected);
   });
 
+  it('keeps a cluster name from a record only if the receiver would take it as CLUSTER_NAME', () => {
+    const payload = (logGroup: string) =>
+      JSON.stringify({ messageType: 'DATA_MESSAGE', logGroup, logEvents: [{ message: eksMessage }] });
+    expect(unwrapRecords(payload('/aws/eks/prod-eu/cluster'))[0]).toMatchObject({ cluster: 'prod-eu' });
+    for (const hostile of [`/aws/eks/${'x'.repeat(254)}/cluster`, '/aws/eks/a\nb/cluster', '/aws/eks/\u0007/cluster']) {
+      const [record] = unwrapRecords(payload(hostile));
+      expect(record?.event).toBeDefined();
+      expect(record).not.toHaveProperty('cluster');
+    }
+  });
+
   it('never puts the content of a record in a reason', () => {
     const secret = 'hunter2-secret-value';
     const inputs = [

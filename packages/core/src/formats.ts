@@ -261,6 +261,8 @@ function addParsed(
   at: string,
   out: UnwrappedRecord[],
 ) {
+  // The name comes from the record: only one the receiver would take as CLUSTER_NAME is kept.
+  if (cluster !== undefined && !isClusterName(cluster)) cluster = undefined;
   // Events and invalid items back in the order of the body.
   const byIndex: UnwrappedRecord[] = [];
   let e = 0;
@@ -276,6 +278,12 @@ function addParsed(
     }
   }
   for (const record of byIndex) out.push(record);
+}
+
+/** At most 253 characters and no control characters, as the receiver's CLUSTER_NAME. */
+function isClusterName(name: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  return name.length > 0 && name.length <= 253 && !/[\u0000-\u001f\u007f]/.test(name);
 }
 
 function kubernetes(text: string, at: string, out: UnwrappedRecord[], options: ParseOptions) {
