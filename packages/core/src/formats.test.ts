@@ -361,6 +361,20 @@ describe('unwrapRecords: any format', () => {
     }
   });
 
+  it('reads a Log Analytics row whose dynamic column nests past any limit, keeping that column as text', () => {
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const row = {
+      AuditId: 'a',
+      Level: 'Metadata',
+      Stage: 'ResponseComplete',
+      RequestUri: '/',
+      Verb: 'get',
+      RequestObject: deep,
+    };
+    const [record] = unwrapRecords(JSON.stringify(row));
+    expect(record?.event?.get('requestObject')).toBe(deep);
+  });
+
   it('never puts the content of a record in a reason', () => {
     const secret = 'hunter2-secret-value';
     const inputs = [

@@ -124,7 +124,14 @@ export function unwrapRecords(text: string, options: UnwrapOptions = {}): Unwrap
   }
   // Several values in a row: Firehose writes the subscription payloads it delivers back to back.
   values.forEach(([start, end], index) => {
-    dispatch(text, start, end, values.length > 1 ? `value ${index + 1}` : '', out, options);
+    const at = values.length > 1 ? `value ${index + 1}` : '';
+    try {
+      dispatch(text, start, end, at, out, options);
+    } catch (error) {
+      // A stack overflow in JSON.parse or JSON.stringify on a record nested past what they handle.
+      if (!(error instanceof RangeError)) throw error;
+      out.push({ reason: 'nested too deeply to read', at });
+    }
   });
   return out;
 }
@@ -455,7 +462,9 @@ function aksLogAnalytics(
     // Exports (CSV, the portal's JSON) carry dynamic columns as JSON text.
     if (DYNAMIC_COLUMNS.has(column) && typeof value === 'string' && /^\s*[[{]/.test(value)) {
       try {
-        value = JSON.parse(value);
+        // Validated first: the scanner caps the nesting, which JSON.stringify below would not survive.
+        beginScan(value);
+        if (skipWs(value, skipValue(value, skipWs(value, 0))) === value.length) value = JSON.parse(value);
       } catch {
         // Kept as the string it is; the parser reports it if the field must be an object.
       }
