@@ -375,6 +375,16 @@ describe('unwrapRecords: any format', () => {
     expect(record?.event?.get('requestObject')).toBe(deep);
   });
 
+  it("reports a GKE entry whose body nests to the scanner's limit, without throwing", () => {
+    const deep = `${'['.repeat(9_990)}${']'.repeat(9_990)}`;
+    const entry = `{"insertId":"x","protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","serviceName":"k8s.io","methodName":"io.k8s.get","resourceName":"readyz","request":{"a":${deep}}}}`;
+    const records = unwrapRecords(entry);
+    expect(records).toHaveLength(1);
+    expect(records[0]?.event).toBeUndefined();
+    // JSON.stringify overflows the stack first, or the scanner refuses the rebuilt event: both are reported.
+    expect(records[0]?.reason).toMatch(/^(nested too deeply to read|entry: .*nesting deeper than 10000)/);
+  });
+
   it('never puts the content of a record in a reason', () => {
     const secret = 'hunter2-secret-value';
     const inputs = [
