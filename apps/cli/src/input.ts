@@ -178,6 +178,14 @@ async function* readDocument(
         }
         held?.push(line);
         const items = splitter.push(`${line}\n`);
+        // One item is held whole until it completes: past the line limit, give up on the rest.
+        if (splitter.pending > MAX_LINE_BYTES) {
+          found.invalid.push({
+            where: name,
+            reason: `an item longer than ${MAX_LINE_BYTES} bytes (the rest of the document is skipped)`,
+          });
+          skipping = true;
+        }
         if (items && items.length > 0) held = undefined;
         for (const item of items ?? []) addRecords(item.text, name, format, found, item.at);
         if (found.events.length >= chunkSize) {

@@ -56,6 +56,11 @@ export class ItemSplitter {
     return this.state === 'whole';
   }
 
+  /** Characters held: the head, or the item in progress. */
+  get pending(): number {
+    return this.buffer.length;
+  }
+
   /** The text fed so far, for reading the document whole; valid only when `whole` turned true before any item. */
   get fed(): string {
     return this.buffer;
