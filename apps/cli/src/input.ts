@@ -3,24 +3,23 @@
  * Audit events from files and stdin, as the CLI's commands read them. A file is either JSON lines
  * (what the API server's log backend writes with `--audit-log-path`: one Event per line) or one
  * JSON document (an EventList, an Event or an array of events, e.g. a captured webhook body).
- * JSON lines are read in bounded memory, whatever the file's size.
+ * JSON lines are read in bounded memory, whatever the file's size. Each line or document may also
+ * be a record of a cloud export (EKS, AKS, GKE, OpenShift): see ./records.
  */
 import { accessSync, constants, statSync } from 'node:fs';
-import { type AuditEvent, type ParsedPayload, PayloadError, parsePayload } from '@kube-audit/core';
+import type { AuditEvent, LogFormat } from '@kube-audit/core';
 import { readBytes, STDIN } from './bytes';
+import { ItemSplitter } from './items';
 import { LineTooLongError, MAX_LINE_BYTES, splitLines } from './lines';
+import { addRecords, type Found, type InvalidInput } from './records';
 import { describeFsError, UsageError } from './usage-error';
 
-/** Input that is not an audit event, and where it was. */
-export interface InvalidInput {
-  /** `FILE:LINE` for JSON lines, `FILE` or `FILE: items[N]` for a document. */
-  readonly where: string;
-  /** Why, without the content (audit events can hold secrets). */
-  readonly reason: string;
-}
+export type { InvalidInput };
 
 export interface EventChunk {
   readonly events: AuditEvent[];
+  /** `clusters[i]`: the cluster the envelope of `events[i]` named (EKS log group, AKS resource…), if any. */
+  readonly clusters: (string | undefined)[];
   readonly invalid: InvalidInput[];
 }
 
@@ -30,11 +29,14 @@ export interface ReadEventsOptions {
   chunkSize?: number;
   /** Called with the bytes read from each file (before gunzip), for progress. */
   onRead?: (bytes: number) => void;
+  /** Read every record as this format (`--format`); detected per line or document when absent. */
+  format?: LogFormat | undefined;
 }
 
 /**
- * The longest JSON document (a pretty-printed EventList, an export) a file may be, in characters:
- * four of the largest webhook bodies, well below V8's string limit (2^29 characters).
+ * The longest JSON document (a pretty-printed EventList, an export) a file may be, in characters,
+ * when it cannot be read item by item: four of the largest webhook bodies, well below V8's string
+ * limit (2^29 characters).
  */
 export const MAX_DOCUMENT_LENGTH = 4 * MAX_LINE_BYTES;
 
@@ -61,12 +63,6 @@ export function checkInputs(files: readonly string[], stdin: { isTTY?: boolean }
       accessSync(file, constants.R_OK);
     } catch (error) {
       if (error instanceof UsageError) throw error;
-      if (error instanceof LineTooLongError) {
-        throw new UsageError(
-          `${displayName(file)}:${error.line}: line longer than ${error.limit} bytes (from byte ${error.offset}), ` +
-            'more than any audit event can be; stopped reading',
-        );
-      }
       throw new UsageError(`cannot read ${file}: ${describeFsError(error)}`);
     }
   }
@@ -117,27 +113,28 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
   if (first === undefined) return;
 
   if (isDocumentStart(first)) {
-    yield* readDocument(name, head, lines, chunkSize);
+    yield* readDocument(name, head, lines, chunkSize, options.format);
     return;
   }
 
   let lineNumber = 0;
   let events: AuditEvent[] = [];
+  let clusters: (string | undefined)[] = [];
   let invalid: InvalidInput[] = [];
   for (let batch: string[] | undefined = head; batch !== undefined; ) {
     for (const line of batch) {
       lineNumber++;
       if (line.charCodeAt(0) !== 123 && line.trim() === '') continue;
-      for (const event of parseLogLine(line, `${name}:${lineNumber}`, invalid)) events.push(event);
+      addRecords(line, `${name}:${lineNumber}`, options.format, { events, clusters, invalid });
       if (events.length >= chunkSize) {
-        yield { events, invalid };
-        [events, invalid] = [[], []];
+        yield { events, clusters, invalid };
+        [events, clusters, invalid] = [[], [], []];
       }
     }
     // Hand over what each read produced, so that events from a slow producer on stdin are not held back.
     if (events.length > 0 || invalid.length > 0) {
-      yield { events, invalid };
-      [events, invalid] = [[], []];
+      yield { events, clusters, invalid };
+      [events, clusters, invalid] = [[], [], []];
     }
     const next = await lines.next();
     batch = next.done ? undefined : next.value;
@@ -161,72 +158,87 @@ function isDocumentStart(first: string): boolean {
   }
 }
 
+/**
+ * One JSON document. Item by item when its records are the items of one array (see ./items), so
+ * that a large export streams; otherwise whole.
+ */
 async function* readDocument(
   name: string,
   head: string[],
   rest: AsyncIterator<string[]>,
   chunkSize: number,
+  format: LogFormat | undefined,
 ): AsyncGenerator<EventChunk> {
-  // Held whole to be parsed, one string per read: a pretty-printed document of short lines is
-  // bounded like a long line, and an endless one ends with an error.
-  const parts = [head.join('\n')];
-  let size = (parts[0] as string).length;
-  let lines = head.length;
-  for (let next = await rest.next(); !next.done; next = await rest.next()) {
-    const part = next.value.join('\n');
-    parts.push(part);
-    size += part.length + 1;
-    lines += next.value.length;
-    if (size > MAX_DOCUMENT_LENGTH)
+  const splitter = new ItemSplitter();
+  /** Lines fed before the splitter decided: what is read whole if it cannot split. */
+  let held: string[] | undefined = [];
+  let heldLength = 0;
+  let lineNumber = 0;
+  // Held whole to be parsed: a pretty-printed document of short lines is bounded like a long
+  // line, and an endless one ends with an error.
+  const hold = (line: string) => {
+    if (held === undefined) return;
+    held.push(line);
+    heldLength += line.length + 1;
+    if (heldLength > MAX_DOCUMENT_LENGTH)
       throw new UsageError(
-        `${name}:${lines}: a JSON document longer than ${MAX_DOCUMENT_LENGTH} characters, more than ` +
+        `${name}:${lineNumber}: a JSON document longer than ${MAX_DOCUMENT_LENGTH} characters, more than ` +
           'an audit log document can be; stopped reading',
       );
+  };
+  let found: Found = { events: [], clusters: [], invalid: [] };
+  for (let batch: string[] | undefined = head; batch !== undefined; ) {
+    for (const line of batch) {
+      lineNumber++;
+      if (!splitter.whole) {
+        hold(line);
+        const items = splitter.push(`${line}\n`);
+        if (items && items.length > 0) held = undefined;
+        for (const item of items ?? []) addRecords(item.text, name, format, found, item.at);
+        // One item is held whole until it completes: past the line limit, stop reading the document.
+        if (splitter.pending > MAX_LINE_BYTES) {
+          found.invalid.push({
+            where: name,
+            reason: `an item longer than ${MAX_LINE_BYTES} bytes (the rest of the document is not read)`,
+          });
+          yield found;
+          return;
+        }
+        if (found.events.length >= chunkSize) {
+          yield found;
+          found = { events: [], clusters: [], invalid: [] };
+        }
+      } else hold(line);
+    }
+    const next = await rest.next();
+    batch = next.done ? undefined : next.value;
   }
-  const invalid: InvalidInput[] = [];
-  const parsed = parseLine(parts.join('\n'), name, invalid);
-  const events = parsed?.events ?? [];
-  if (events.length === 0) yield { events, invalid };
+  const end = splitter.finish();
+  if (end === undefined && held !== undefined) {
+    yield* readWhole(name, held, chunkSize, format);
+    return;
+  }
+  if (end?.error) found.invalid.push({ where: name, reason: `not valid JSON: ${end.error}` });
+  yield found;
+}
+
+async function* readWhole(
+  name: string,
+  parts: string[],
+  chunkSize: number,
+  format: LogFormat | undefined,
+): AsyncGenerator<EventChunk> {
+  const found: Found = { events: [], clusters: [], invalid: [] };
+  addRecords(parts.join('\n'), name, format, found);
+  const { events, clusters, invalid } = found;
+  if (events.length === 0) yield found;
   for (let i = 0; i < events.length; i += chunkSize) {
-    yield { events: events.slice(i, i + chunkSize), invalid: i === 0 ? invalid : [] };
+    yield {
+      events: events.slice(i, i + chunkSize),
+      clusters: clusters.slice(i, i + chunkSize),
+      invalid: i === 0 ? invalid : [],
+    };
   }
-}
-
-/**
- * The events of one log line. `parsePayload` scans a bare Event twice (for `kind`/`items`, then as
- * an event) but an array item once, which doubles throughput on large logs; anything but exactly
- * one valid event is parsed again bare, so that messages and positions refer to the line as is.
- */
-function parseLogLine(line: string, where: string, invalid: InvalidInput[]): readonly AuditEvent[] {
-  try {
-    const wrapped = parsePayload(`[${line}]`);
-    if (wrapped.received === 1 && wrapped.events.length === 1) return wrapped.events;
-  } catch (error) {
-    if (!(error instanceof PayloadError)) throw error;
-  }
-  return parseLine(line, where, invalid)?.events ?? [];
-}
-
-/** Parse one line (or document); its problems are added to `invalid`. */
-function parseLine(text: string, where: string, invalid: InvalidInput[]): ParsedPayload | undefined {
-  let parsed: ParsedPayload;
-  try {
-    parsed = parsePayload(text);
-  } catch (error) {
-    if (!(error instanceof PayloadError)) throw error;
-    invalid.push({ where, reason: reasonOf(error) });
-    return undefined;
-  }
-  for (const item of parsed.invalid) {
-    const at = parsed.shape === 'EventList' ? `items[${item.index}]` : `[${item.index}]`;
-    invalid.push({ where: `${where}: ${at}`, reason: item.reason });
-  }
-  return parsed;
-}
-
-/** The core speaks of a webhook "body"; here it is a line or a file. */
-function reasonOf(error: PayloadError): string {
-  return error.message.replace(/^body (is )?/, '');
 }
 
 function describeReadError(error: unknown): string {

@@ -8,6 +8,19 @@ export { createDedupe, type Dedupe } from './dedupe';
 // Errors
 export { PayloadError } from './errors';
 export { AuditEvent } from './event';
+// Cloud exports: EKS, AKS, GKE, OpenShift
+export {
+  AKS_SKIPPED,
+  gkeRequestOf,
+  LOG_FORMATS,
+  type LogFormat,
+  SOURCE_ANNOTATION,
+  type UnwrapFailure,
+  type UnwrapOptions,
+  type UnwrappedEvent,
+  type UnwrappedRecord,
+  unwrapRecords,
+} from './formats';
 // Parsing and serialisation
 export { DEFAULT_API_VERSION, type InvalidItem, type ParsedPayload, type ParseOptions, parsePayload } from './parse';
 // Pipeline

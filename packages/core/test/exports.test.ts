@@ -11,6 +11,7 @@ describe('the public API', () => {
   it('exports these values', () => {
     expect(Object.keys(core).sort()).toMatchInlineSnapshot(`
       [
+        "AKS_SKIPPED",
         "AUDIT_API_VERSIONS",
         "AuditApiVersion",
         "AuditEvent",
@@ -23,6 +24,7 @@ describe('the public API', () => {
         "EventList",
         "GroupResources",
         "LEVELS",
+        "LOG_FORMATS",
         "Level",
         "MIN_MAX_EVENT_BYTES",
         "ObjectReference",
@@ -32,6 +34,7 @@ describe('the public API', () => {
         "PolicyError",
         "PolicyRule",
         "REDACTED_ANNOTATION",
+        "SOURCE_ANNOTATION",
         "STAGES",
         "SettingError",
         "Stage",
@@ -41,12 +44,14 @@ describe('the public API', () => {
         "createDedupe",
         "createPipeline",
         "createPolicyChecker",
+        "gkeRequestOf",
         "maskExecCommands",
         "parsePayload",
         "parsePolicy",
         "policyRequestOf",
         "serializeEvent",
         "settingParsers",
+        "unwrapRecords",
       ]
     `);
   });
@@ -55,6 +60,7 @@ describe('the public API', () => {
     const names = publicApi().names.map(({ name, kind }) => `${name}: ${kind}`);
     expect(names.sort()).toMatchInlineSnapshot(`
       [
+        "AKS_SKIPPED: const",
         "AUDIT_API_VERSIONS: const",
         "AuditApiVersion: const + type",
         "AuditEvent: class",
@@ -71,7 +77,9 @@ describe('the public API', () => {
         "GroupResources: const + type",
         "InvalidItem: type",
         "LEVELS: const",
+        "LOG_FORMATS: const",
         "Level: const + type",
+        "LogFormat: type",
         "MIN_MAX_EVENT_BYTES: const",
         "ObjectReference: const + type",
         "PIPELINE_SETTINGS: const",
@@ -88,6 +96,7 @@ describe('the public API', () => {
         "PolicyRequest: type",
         "PolicyRule: const + type",
         "REDACTED_ANNOTATION: const",
+        "SOURCE_ANNOTATION: const",
         "STAGES: const",
         "Setting: type",
         "SettingContext: type",
@@ -97,16 +106,22 @@ describe('the public API', () => {
         "Stage: const + type",
         "Status: const + type",
         "TRUNCATED_ANNOTATION: const",
+        "UnwrapFailure: type",
+        "UnwrapOptions: type",
+        "UnwrappedEvent: type",
+        "UnwrappedRecord: type",
         "UserInfo: const + type",
         "createDedupe: function",
         "createPipeline: function",
         "createPolicyChecker: function",
+        "gkeRequestOf: function",
         "maskExecCommands: function",
         "parsePayload: function",
         "parsePolicy: function",
         "policyRequestOf: function",
         "serializeEvent: function",
         "settingParsers: const",
+        "unwrapRecords: function",
       ]
     `);
   });

@@ -9,9 +9,11 @@ import { type Command, EXIT_FAILED } from '../command';
 import { checkInputs, readEvents } from '../input';
 import { escapeControl, plural, reportInvalid, write } from '../output';
 import { pipelineFlags, pipelineHelp, pipelineOptionsOf } from '../pipeline-flags';
+import { formatFlag, formatHelp, formatOf } from '../records';
 
 const flags = {
   ...pipelineFlags,
+  ...formatFlag,
   strict: { type: 'boolean' },
   summary: { type: 'boolean' },
 } as const;
@@ -21,10 +23,17 @@ const help = `Usage: kube-audit process [flags] [FILE…]
 Run the audit pipeline over audit logs and write one JSON line per event to stdout, as the
 receiver does. FILE is JSON lines (what --audit-log-path writes) or one JSON document (an
 EventList, an Event or an array); gzip is detected by content. No FILE, or -, reads stdin.
+Cloud exports are read too, each line or document by its shape: EKS (CloudWatch Logs output,
+subscription payloads, also base64, S3 exports), AKS (diagnostic records, Event Hub bodies, Log
+Analytics rows), GKE (Cloud Logging entries, rebuilt) and OpenShift (ClusterLogForwarder records).
+The cluster an envelope names is the kube-audit/cluster annotation, unless --cluster is given.
 
 Invalid input is reported on stderr as FILE:LINE: reason (never the line itself).
 
 ${pipelineHelp}
+
+Input:
+${formatHelp(29)}
 
 Output:
   --strict                   exit 1 if any input was invalid (all input is still processed)
@@ -45,22 +54,31 @@ export const processCommand: Command = {
     const options = pipelineOptionsOf(values, (message) =>
       io.stderr.write(`kube-audit: ${escapeControl(message, true)}\n`),
     );
+    const format = formatOf(values.format);
     const files = checkInputs(positionals, io.stdin);
     const pipeline = createPipeline(options);
     const totals = { received: 0, written: 0, policy: 0, duplicate: 0, invalid: 0, truncated: 0, cut: 0, redacted: 0 };
 
-    for await (const chunk of readEvents(files, { stdin: io.stdin })) {
+    for await (const chunk of readEvents(files, { stdin: io.stdin, format })) {
       await reportInvalid(io.stderr, chunk.invalid);
-      const result = pipeline.process(chunk);
-      totals.received += result.received;
-      totals.written += result.written;
-      totals.policy += result.dropped.policy;
-      totals.duplicate += result.dropped.duplicate;
-      totals.invalid += result.invalid;
-      totals.truncated += result.truncated;
-      totals.cut += result.cut;
-      totals.redacted += result.redacted;
-      await write(io.stdout, result.lines);
+      totals.invalid += chunk.invalid.length;
+      // Runs of events from the same cluster go through together; --cluster names them all.
+      for (let start = 0; start < chunk.events.length; ) {
+        const cluster = chunk.clusters[start];
+        let end = start + 1;
+        while (end < chunk.events.length && chunk.clusters[end] === cluster) end++;
+        const context = options.cluster === undefined && cluster !== undefined ? { cluster } : {};
+        const result = pipeline.process({ events: chunk.events.slice(start, end) }, context);
+        totals.received += result.received;
+        totals.written += result.written;
+        totals.policy += result.dropped.policy;
+        totals.duplicate += result.dropped.duplicate;
+        totals.truncated += result.truncated;
+        totals.cut += result.cut;
+        totals.redacted += result.redacted;
+        await write(io.stdout, result.lines);
+        start = end;
+      }
     }
 
     if (values.summary || io.stderr.isTTY) {

@@ -11,6 +11,7 @@ import { STDIN } from '../bytes';
 import { type Command, EXIT_FAILED } from '../command';
 import { checkInputs, readEvents } from '../input';
 import { escapeControl, plural, reportInvalid } from '../output';
+import { formatFlag, formatHelp, formatOf } from '../records';
 import { type Batch, createBatcher } from '../replay/batcher';
 import { createDelivery, MAX_ATTEMPTS } from '../replay/delivery';
 import { createPoster } from '../replay/http-post';
@@ -22,6 +23,7 @@ import { UsageError } from '../usage-error';
 import { VERSION } from '../version';
 
 const flags = {
+  ...formatFlag,
   url: { type: 'string' },
   'batch-size': { type: 'string' },
   qps: { type: 'string' },
@@ -53,7 +55,8 @@ With --pace, events are replayed when they happened (stageTimestamp), from the l
 event on, and a batch is also cut when 30 s of the log's time have passed since the last cut
 (--audit-webhook-batch-max-wait); the last batch goes when the log ends.
 Events are sent as they are; no pipeline runs.
-Input is read as by 'kube-audit process' (JSON lines or one document, gzip, - for stdin).
+Input is read as by 'kube-audit process' (JSON lines or one document, gzip, - for stdin,
+EKS, AKS, GKE and OpenShift exports: history from a managed cluster can be sent this way).
 
 Flags:
   --url URL                    the receiver, e.g. https://kube-audit.example/audit (required)
@@ -72,6 +75,7 @@ Flags:
                                possible (default none)
   --strict                     exit 1 if any input was invalid
   -v, --verbose                report every failed attempt, not only dropped batches
+${formatHelp(31)}
 
 A progress line is shown on stderr when it is a terminal, and a summary at the end.
 Exit code 1 when a batch was dropped after ${MAX_ATTEMPTS} attempts.
@@ -112,6 +116,7 @@ export const replayCommand: Command = {
           'or add --allow-insecure-token to send it anyway',
       );
     }
+    const format = formatOf(values.format);
     const files = checkInputs(positionals, io.stdin);
     const poster = createPoster({
       url,
@@ -222,7 +227,7 @@ export const replayCommand: Command = {
       const onRead = (bytes: number) => {
         totals.bytes += bytes;
       };
-      for await (const chunk of readEvents(files, { stdin: io.stdin, onRead })) {
+      for await (const chunk of readEvents(files, { stdin: io.stdin, onRead, format })) {
         if (chunk.invalid.length > 0) {
           progress.clear();
           totals.invalid += chunk.invalid.length;
