@@ -281,7 +281,14 @@ function scanTopObject(
   if (!item.event) throw new PayloadError(`invalid audit event: ${item.reason}`);
   return {
     end,
-    result: { shape: 'Event', apiVersion: defaultApiVersion, events: [item.event], invalid: [], invalidCount: 0, received: 1 },
+    result: {
+      shape: 'Event',
+      apiVersion: defaultApiVersion,
+      events: [item.event],
+      invalid: [],
+      invalidCount: 0,
+      received: 1,
+    },
   };
 }
 
