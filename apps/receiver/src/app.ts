@@ -166,19 +166,18 @@ export function createApp(options: AppOptions): Hono {
   async function writeBatch(text: string, cluster: string | undefined): Promise<BatchResult> {
     let payload: ReturnType<typeof parsePayload>;
     try {
-      payload = parsePayload(text);
+      // Only the first few invalid items are logged; the rest are counted, not kept.
+      payload = parsePayload(text, { maxInvalidItems: INVALID_ITEMS_LOGGED });
     } catch (error) {
       if (error instanceof PayloadError) throw new ReceiverError(400, error.message);
       throw error;
     }
-    if (payload.invalid.length > 0) {
+    if (payload.invalidCount > 0) {
       // One line per batch, with reasons and positions only: an item is never copied to stderr,
       // since it can hold a Secret's data, and a million invalid items must not mean a million lines.
       logger.warn('invalid audit events', {
-        count: payload.invalid.length,
-        first: payload.invalid
-          .slice(0, INVALID_ITEMS_LOGGED)
-          .map((item) => ({ index: item.index, reason: item.reason })),
+        count: payload.invalidCount,
+        first: payload.invalid.map((item) => ({ index: item.index, reason: item.reason })),
         cluster,
       });
     }

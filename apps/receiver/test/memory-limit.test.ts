@@ -80,8 +80,22 @@ const candidates = [
   { name: 'bun', command: bun ? [bun, `${RECEIVER_DIST}bun.js`] : undefined, env: {}, missing: 'no Bun' },
 ];
 
+interface Load {
+  body: string;
+  /** Events the batch writes. */
+  events: number;
+  /** Items of it that are not events. */
+  invalid: number;
+}
+
+/** A bare array of `0`s filling `bytes`: the most items, none of them an event. */
+function zeros(bytes: number): Load {
+  const count = Math.floor((bytes - 1) / 2);
+  return { body: `[${'0,'.repeat(count - 1)}0]`, events: 0, invalid: count };
+}
+
 /** An EventList of the smallest valid events, as close to `bytes` as they fill it. */
-function tinyBatch(bytes: number, prefix: string): { body: string; events: number } {
+function tinyBatch(bytes: number, prefix: string): Load {
   const head = '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[';
   const items: string[] = [];
   let size = head.length + 2;
@@ -91,7 +105,7 @@ function tinyBatch(bytes: number, prefix: string): { body: string; events: numbe
     items.push(item);
     size += item.length + 1;
   }
-  return { body: `${head}${items.join(',')}]}`, events: items.length };
+  return { body: `${head}${items.join(',')}]}`, events: items.length, invalid: 0 };
 }
 
 let child: ChildProcess | undefined;
@@ -112,92 +126,101 @@ describe('the Deployment memory limit', () => {
     expect(MAX_BODY_BYTES).toBeGreaterThan(0);
   });
 
-  for (const candidate of candidates) {
-    const probe = makeMemoryCgroup(LIMIT_BYTES);
-    const reason = typeof probe === 'string' ? probe : candidate.command ? undefined : candidate.missing;
-    if (typeof probe !== 'string') probe.remove();
-    it.skipIf(reason !== undefined)(
-      `holds on ${candidate.name}: three batches of MAX_BODY_BYTES of the smallest events at once${reason ? ` (skipped: ${reason})` : ''}`,
-      async () => {
-        const made = makeMemoryCgroup(LIMIT_BYTES);
-        if (typeof made === 'string') throw new Error(made);
-        cgroup = made;
-        const [command, entry] = candidate.command as [string, string];
-        // The shell joins the cgroup, then becomes the receiver: the runtime starts inside it.
-        const started = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', made.path, command, entry], {
-          env: {
-            PATH: process.env.PATH,
-            ...deployedEnv,
-            ...candidate.env,
-            PORT: '0',
-            TLS_PORT: '0',
-            METRICS_PORT: '0',
-            TLS_CERT_FILE: `${root}no-such-dir/tls.crt`,
-            TLS_KEY_FILE: `${root}no-such-dir/tls.key`,
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        child = started;
-        let lines = 0;
-        started.stdout?.on('data', (chunk: Buffer) => {
-          for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
-        });
-        let stderr = '';
-        started.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-          stderr += chunk;
-        });
-        const exited = new Promise<number | string>((resolve) =>
-          started.on('exit', (code, signal) => resolve(code ?? signal ?? -1)),
-        );
-        const port = await new Promise<number>((resolve, reject) => {
-          const timer = setInterval(() => {
-            const match = /"msg":"listening".*?"ports":\[(\d+)/.exec(stderr);
-            if (match) {
-              clearInterval(timer);
-              resolve(Number(match[1]));
-            } else if (started.exitCode !== null) {
-              clearInterval(timer);
-              reject(new Error(`receiver exited: ${stderr}`));
-            }
-          }, 20);
-        });
+  const loads = [
+    {
+      title: 'three batches of MAX_BODY_BYTES of the smallest events at once',
+      make: () => ['a', 'b', 'c'].map((prefix) => tinyBatch(MAX_BODY_BYTES, prefix)),
+    },
+    { title: 'three bodies of MAX_BODY_BYTES of `0`s at once', make: () => [0, 1, 2].map(() => zeros(MAX_BODY_BYTES)) },
+  ];
+  const probe = makeMemoryCgroup(LIMIT_BYTES);
+  if (typeof probe !== 'string') probe.remove();
+  for (const candidate of candidates)
+    for (const load of loads) {
+      const reason = typeof probe === 'string' ? probe : candidate.command ? undefined : candidate.missing;
+      it.skipIf(reason !== undefined)(
+        `holds on ${candidate.name}: ${load.title}${reason ? ` (skipped: ${reason})` : ''}`,
+        async () => {
+          const made = makeMemoryCgroup(LIMIT_BYTES);
+          if (typeof made === 'string') throw new Error(made);
+          cgroup = made;
+          const [command, entry] = candidate.command as [string, string];
+          // The shell joins the cgroup, then becomes the receiver: the runtime starts inside it.
+          const started = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', made.path, command, entry], {
+            env: {
+              PATH: process.env.PATH,
+              ...deployedEnv,
+              ...candidate.env,
+              PORT: '0',
+              TLS_PORT: '0',
+              METRICS_PORT: '0',
+              TLS_CERT_FILE: `${root}no-such-dir/tls.crt`,
+              TLS_KEY_FILE: `${root}no-such-dir/tls.key`,
+            },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          child = started;
+          let lines = 0;
+          started.stdout?.on('data', (chunk: Buffer) => {
+            for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+          });
+          let stderr = '';
+          started.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+            stderr += chunk;
+          });
+          const exited = new Promise<number | string>((resolve) =>
+            started.on('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+          );
+          const port = await new Promise<number>((resolve, reject) => {
+            const timer = setInterval(() => {
+              const match = /"msg":"listening".*?"ports":\[(\d+)/.exec(stderr);
+              if (match) {
+                clearInterval(timer);
+                resolve(Number(match[1]));
+              } else if (started.exitCode !== null) {
+                clearInterval(timer);
+                reject(new Error(`receiver exited: ${stderr}`));
+              }
+            }, 20);
+          });
 
-        const batches = ['a', 'b', 'c'].map((prefix) => tinyBatch(MAX_BODY_BYTES, prefix));
-        // As the API server: a 503 is re-posted after Retry-After, and a connection error (a 503
-        // sent while the body was still on its way can reach the client as a reset) retried.
-        const post = async ({ body }: { body: string }) => {
-          for (let attempt = 0; attempt < 120; attempt++) {
-            let response: Response;
-            try {
-              response = await fetch(`http://127.0.0.1:${port}/audit?timeout=30s`, {
-                method: 'POST',
-                body,
-                headers: { 'content-type': 'application/json' },
-              });
-            } catch (error) {
-              if (started.exitCode !== null || started.signalCode !== null) throw error;
-              await new Promise((resolve) => setTimeout(resolve, 1000));
-              continue;
+          const batches = load.make();
+          // As the API server: a 503 is re-posted after Retry-After, and a connection error (a 503
+          // sent while the body was still on its way can reach the client as a reset) retried.
+          const post = async ({ body }: { body: string }) => {
+            for (let attempt = 0; attempt < 120; attempt++) {
+              let response: Response;
+              try {
+                response = await fetch(`http://127.0.0.1:${port}/audit?timeout=30s`, {
+                  method: 'POST',
+                  body,
+                  headers: { 'content-type': 'application/json' },
+                });
+              } catch (error) {
+                if (started.exitCode !== null || started.signalCode !== null) throw error;
+                await new Promise((resolve) => setTimeout(resolve, 1000));
+                continue;
+              }
+              const answer = (await response.json()) as { written?: number; invalid?: number };
+              if (response.status !== 503) return { status: response.status, answer };
+              await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get('retry-after')) * 1000));
             }
-            const answer = (await response.json()) as { written?: number };
-            if (response.status !== 503) return { status: response.status, answer };
-            await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get('retry-after')) * 1000));
-          }
-          return { status: 503, answer: {} };
-        };
-        const results = await Promise.all(batches.map(post));
-        expect(results.map((result) => result.status)).toEqual([200, 200, 200]);
-        expect(results.map((result) => result.answer.written)).toEqual(batches.map((batch) => batch.events));
-        const total = batches.reduce((sum, batch) => sum + batch.events, 0);
-        for (const deadline = Date.now() + 30_000; lines < total && Date.now() < deadline; )
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(lines).toBe(total);
-        expect(started.exitCode).toBeNull();
-        expect(made.oomKills()).toBe(0);
-        started.kill('SIGTERM');
-        expect(await exited).toBe(0);
-      },
-      300_000,
-    );
-  }
+            return { status: 503, answer: {} };
+          };
+          const results = await Promise.all(batches.map(post));
+          expect(results.map((result) => result.status)).toEqual([200, 200, 200]);
+          expect(results.map((result) => result.answer.written)).toEqual(batches.map((batch) => batch.events));
+          expect(results.map((result) => result.answer.invalid)).toEqual(batches.map((batch) => batch.invalid));
+          const total = batches.reduce((sum, batch) => sum + batch.events, 0);
+          for (const deadline = Date.now() + 30_000; lines < total && Date.now() < deadline; )
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          expect(lines).toBe(total);
+          expect(started.exitCode).toBeNull();
+          expect(made.oomKills()).toBe(0);
+          started.kill('SIGTERM');
+          expect(await exited).toBe(0);
+        },
+        300_000,
+      );
+    }
 });

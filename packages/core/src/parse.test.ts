@@ -149,6 +149,23 @@ describe('parsePayload', () => {
     expect(() => parsePayload(body)).toThrow(message);
   });
 
+  it('keeps at most maxInvalidItems invalid items and counts all of them', () => {
+    const body = list([0, item(), 'x', { auditID: 'y' }, null, item({ auditID: 'a2' })]);
+    const all = parsePayload(body);
+    expect(all).toMatchObject({ received: 6, invalidCount: 4 });
+    expect(all.invalid.map((i) => i.index)).toEqual([0, 2, 3, 4]);
+    const capped = parsePayload(body, { maxInvalidItems: 2 });
+    expect(capped).toMatchObject({ received: 6, invalidCount: 4 });
+    expect(capped.invalid).toEqual([
+      { index: 0, reason: 'not an object', raw: '0' },
+      { index: 2, reason: 'not an object', raw: '"x"' },
+    ]);
+    expect(capped.events.map((e) => e.auditID)).toEqual(['a1', 'a2']);
+    // A repeated items key: the last one counts, for the count too.
+    const twice = `{"items":[0,0,0],"items":[0,${JSON.stringify(item())}]}`;
+    expect(parsePayload(twice, { maxInvalidItems: 0 })).toMatchObject({ received: 2, invalidCount: 1, invalid: [] });
+  });
+
   it('never echoes body content in errors', () => {
     const secret = 'hunter2-very-secret';
     for (const body of [`{"kind":"${secret}"}`, `{"${secret}": tru}`, `[${secret}]`]) {

@@ -43,8 +43,11 @@ export interface ParsedPayload {
   readonly apiVersion: string;
   /** Valid events in the order received. */
   readonly events: AuditEvent[];
+  /** The invalid items, up to `maxInvalidItems` of them. */
   readonly invalid: InvalidItem[];
-  /** Number of items in the body: `events.length + invalid.length`. */
+  /** Number of invalid items, those past `maxInvalidItems` included. */
+  readonly invalidCount: number;
+  /** Number of items in the body: `events.length + invalidCount`. */
   readonly received: number;
 }
 
@@ -52,6 +55,26 @@ export interface ParsedPayload {
 export interface ParseOptions {
   /** apiVersion for items of a bare array or a list without one. @default 'audit.k8s.io/v1' */
   defaultApiVersion?: string;
+  /**
+   * Invalid items kept in `invalid`; the rest are only counted (`invalidCount`). A body of a
+   * million `0`s would otherwise take far more memory than its size. @default Infinity
+   */
+  maxInvalidItems?: number;
+}
+
+/** Invalid items as they are met: the first `max` kept, all counted. */
+class InvalidItems {
+  items: InvalidItem[] = [];
+  count = 0;
+  constructor(readonly max: number) {}
+  /** The item `s[start, end)` at `index`. */
+  add(index: number, reason: string, s: string, start: number, end: number): void {
+    if (this.count++ < this.max) this.items.push({ index, reason, raw: s.slice(start, end) });
+  }
+  clear(): void {
+    this.items = [];
+    this.count = 0;
+  }
 }
 
 const apiVersions: ReadonlySet<string> = new Set(AUDIT_API_VERSIONS);
@@ -107,6 +130,7 @@ function typeOf(c: number): number {
  */
 export function parsePayload(text: string, options: ParseOptions = {}): ParsedPayload {
   const defaultApiVersion = options.defaultApiVersion ?? DEFAULT_API_VERSION;
+  const maxInvalidItems = options.maxInvalidItems ?? Number.POSITIVE_INFINITY;
   try {
     // RFC 8259 §8.1: a parser may ignore a leading byte order mark.
     const s = text;
@@ -116,14 +140,15 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
     let result: ParsedPayload;
     if (c === 91) {
       const events: AuditEvent[] = [];
-      const invalid: InvalidItem[] = [];
+      const invalid = new InvalidItems(maxInvalidItems);
       i = scanItems(s, i, 0, defaultApiVersion, events, invalid);
       result = {
         shape: 'array',
         apiVersion: defaultApiVersion,
         events,
-        invalid,
-        received: events.length + invalid.length,
+        invalid: invalid.items,
+        invalidCount: invalid.count,
+        received: events.length + invalid.count,
       };
     } else if (c === 123) {
       // An object is a list or a single event; a log line (kind Event first) or an untyped event
@@ -131,9 +156,16 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
       const single = looksLikeEvent(s, i) ? scanEvent(s, i, 0, defaultApiVersion) : undefined;
       if (single?.event) {
         i = single.end;
-        result = { shape: 'Event', apiVersion: defaultApiVersion, events: [single.event], invalid: [], received: 1 };
+        result = {
+          shape: 'Event',
+          apiVersion: defaultApiVersion,
+          events: [single.event],
+          invalid: [],
+          invalidCount: 0,
+          received: 1,
+        };
       } else {
-        const scanned = scanTopObject(s, i, defaultApiVersion);
+        const scanned = scanTopObject(s, i, defaultApiVersion, maxInvalidItems);
         i = scanned.end;
         result = scanned.result;
       }
@@ -167,7 +199,7 @@ function scanItems(
   depth: number,
   listApiVersion: string,
   events: AuditEvent[],
-  invalid: InvalidItem[],
+  invalid: InvalidItems,
 ): number {
   i = skipWs(s, i + 1);
   if (s.charCodeAt(i) === 93) return i + 1;
@@ -177,10 +209,10 @@ function scanItems(
       const item = scanEvent(s, i, depth + 1, listApiVersion);
       i = item.end;
       if (item.event) events.push(item.event);
-      else invalid.push({ index, reason: item.reason, raw: s.slice(start, i) });
+      else invalid.add(index, item.reason, s, start, i);
     } else {
       i = skipValue(s, i, depth + 1);
-      invalid.push({ index, reason: 'not an object', raw: s.slice(start, i) });
+      invalid.add(index, 'not an object', s, start, i);
     }
     i = skipWs(s, i);
     const c = s.charCodeAt(i);
@@ -190,9 +222,14 @@ function scanItems(
   }
 }
 
-function scanTopObject(s: string, start: number, defaultApiVersion: string): { end: number; result: ParsedPayload } {
+function scanTopObject(
+  s: string,
+  start: number,
+  defaultApiVersion: string,
+  maxInvalidItems: number,
+): { end: number; result: ParsedPayload } {
   const events: AuditEvent[] = [];
-  const invalid: InvalidItem[] = [];
+  const invalid = new InvalidItems(maxInvalidItems);
   let kindRaw: string | undefined;
   let apiVersionRaw: string | undefined;
   let hasItems = false;
@@ -206,7 +243,7 @@ function scanTopObject(s: string, start: number, defaultApiVersion: string): { e
       itemsType = typeOf(c);
       if (c === 91) {
         events.length = 0;
-        invalid.length = 0;
+        invalid.clear();
         return scanItems(s, valueStart, 1, '', events, invalid);
       }
       return -1;
@@ -238,13 +275,30 @@ function scanTopObject(s: string, start: number, defaultApiVersion: string): { e
     for (const event of events) if (event.member('apiVersion') === undefined) event.apiVersion = apiVersion;
     return {
       end,
-      result: { shape: 'EventList', apiVersion, events, invalid, received: events.length + invalid.length },
+      result: {
+        shape: 'EventList',
+        apiVersion,
+        events,
+        invalid: invalid.items,
+        invalidCount: invalid.count,
+        received: events.length + invalid.count,
+      },
     };
   }
   if (kind !== undefined && kind !== 'Event') throw new PayloadError('kind must be EventList or Event');
   const item = scanEvent(s, start, 0, defaultApiVersion);
   if (!item.event) throw new PayloadError(`invalid audit event: ${item.reason}`);
-  return { end, result: { shape: 'Event', apiVersion: defaultApiVersion, events: [item.event], invalid, received: 1 } };
+  return {
+    end,
+    result: {
+      shape: 'Event',
+      apiVersion: defaultApiVersion,
+      events: [item.event],
+      invalid: [],
+      invalidCount: 0,
+      received: 1,
+    },
+  };
 }
 
 type Scanned =

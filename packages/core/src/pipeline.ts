@@ -74,7 +74,7 @@ export interface BatchResult {
 export interface Pipeline {
   /** Run the pipeline over a parsed body, or any events. */
   process(
-    payload: ParsedPayload | { events: readonly AuditEvent[]; invalid?: readonly unknown[] },
+    payload: ParsedPayload | { events: readonly AuditEvent[]; invalid?: readonly unknown[]; invalidCount?: number },
     context?: BatchContext,
   ): BatchResult;
   /**
@@ -107,6 +107,9 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
   return {
     process(payload, context = {}) {
       const cluster = context.cluster ?? options.cluster;
+      // A parsed body counts the invalid items it did not keep (ParseOptions.maxInvalidItems).
+      const invalidCount =
+        ('invalidCount' in payload ? payload.invalidCount : undefined) ?? payload.invalid?.length ?? 0;
       const clusterAnnotation = cluster ? { [CLUSTER_ANNOTATION]: cluster } : undefined;
       const written: AuditEvent[] = [];
       const chunks: string[] = [];
@@ -159,10 +162,10 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
           return chunks.join('');
         },
         chunks,
-        received: payload.events.length + (payload.invalid?.length ?? 0),
+        received: payload.events.length + invalidCount,
         written: written.length,
         dropped: { policy: policyDropped, duplicate: duplicates },
-        invalid: payload.invalid?.length ?? 0,
+        invalid: invalidCount,
         truncated,
         cut,
         redacted,
