@@ -60,11 +60,13 @@ export function createDedupe(capacity: number): Dedupe {
   };
 }
 
-/** The standard TextEncoder (every runtime has it), typed here as the core is built without DOM types. */
+/** The standard TextEncoder, typed here as the core is built without DOM types. */
 interface Utf8Encoder {
   encodeInto(source: string, destination: Uint8Array): { read: number; written: number };
 }
-const encoder = new (globalThis as unknown as { TextEncoder: new () => Utf8Encoder }).TextEncoder();
+const TextEncoderClass = (globalThis as { TextEncoder?: new () => Utf8Encoder }).TextEncoder;
+/** Absent only where the runtime is bare ECMAScript; characters are then hashed one by one. */
+const encoder = typeof TextEncoderClass === 'function' ? new TextEncoderClass() : undefined;
 /** Characters encoded at a time: at most 3 bytes each, plus 8 bytes of zeros to fill the last words. */
 const PIECE = 16_384;
 const bytes = new Uint8Array(PIECE * 3 + 8);
@@ -80,7 +82,16 @@ function hashText(text: string, start: number, end: number, apiVersion: string, 
   let a = seedA ^ 0x811c9dc5;
   let b = seedB ^ 0x9e3779b9;
   for (let i = 0; i < apiVersion.length; i++) a = Math.imul(a ^ apiVersion.charCodeAt(i), 0x01000193);
-  for (let at = start; at < end; ) {
+  if (encoder === undefined) {
+    let i = start;
+    for (; i + 1 < end; i += 2) {
+      a = Math.imul(a ^ text.charCodeAt(i), 0x01000193);
+      b = Math.imul(b ^ text.charCodeAt(i + 1), 0x5bd1e995);
+    }
+    if (i < end) a = Math.imul(a ^ text.charCodeAt(i), 0x01000193);
+    b = Math.imul(b ^ (end - start), 0x5bd1e995);
+  }
+  for (let at = start; encoder !== undefined && at < end; ) {
     let stop = Math.min(end, at + PIECE);
     // Never split a surrogate pair between two pieces (each half would encode as U+FFFD).
     if (stop < end && (text.charCodeAt(stop - 1) & 0xfc00) === 0xd800) stop--;

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parsePayload } from './parse';
 import { createPipeline, type PipelineOptions } from './pipeline';
+import { serializeEvent } from './serialize';
 import { CUT_ANNOTATION, MIN_MAX_EVENT_BYTES, TRUNCATED_ANNOTATION, utf8Length } from './truncate';
 
 type Json = Record<string, unknown>;
@@ -112,6 +113,14 @@ describe('cutting down an event still too long', () => {
         expect(groups.at(-1)).toMatch(/^\[\.\.\.\d+ more cut\]$/);
       }
     }
+  });
+
+  it('leaves the events written saying what their lines say', () => {
+    const pipeline = createPipeline({ maxEventBytes: 2000, cluster: 'c1', dedupeCacheSize: 0 });
+    const long = { userAgent: 'u'.repeat(5000) };
+    const result = pipeline.process(parsePayload(list([event(long), event({ ...long, annotations: undefined })])));
+    expect(result.events.map((e) => `${serializeEvent(e)}\n`).join('')).toBe(result.lines);
+    expect(result.cut).toBe(2);
   });
 
   it('refuses a cap too small to cut every event into', () => {

@@ -182,7 +182,7 @@ export function cutDown(event: AuditEvent, prefix: string, max: number): string 
   // The event says what its line says, for whoever reads the events written.
   const kept = new Map(entries.map(([key, value]) => [key, renderValue(value)]));
   for (const m of event.members) event.set(m.key, kept.get(m.key));
-  for (const [key] of event.added()) event.set(key, kept.get(key));
+  for (const [key] of [...event.added()]) event.set(key, kept.get(key));
   for (const [key, raw] of kept) if (!event.has(key)) event.set(key, raw);
   return line;
 }

@@ -49,12 +49,16 @@ function scenario(core: typeof source): string {
     '{"auditID":"no-stage"}',
   ].join(',')}]}`;
   const parsed = core.parsePayload(body);
-  const result = core.createPipeline({ policy, cluster: 'c1', maxEventBytes: 512 }).process(parsed);
+  const pipeline = core.createPipeline({ policy, cluster: 'c1', maxEventBytes: 512 });
+  const result = pipeline.process(parsed);
+  // The API server's retry of the same batch: every event a duplicate (with or without TextEncoder).
+  const retry = pipeline.process(core.parsePayload(body));
   const schema = core.Event.safeParse(JSON.parse(result.lines.split('\n')[0] as string));
   return JSON.stringify({
     exports: Object.keys(core).sort(),
     lines: result.lines,
     counts: [result.received, result.written, result.dropped, result.invalid, result.truncated, result.redacted],
+    retry: [retry.written, retry.dropped],
     invalid: parsed.invalid,
     valid: schema.success,
     serialized: core.serializeEvent(
@@ -276,8 +280,12 @@ describe('importing the installed package', () => {
     expect(vm.runInContext('[typeof process, typeof Buffer, typeof require].join()', context)).toBe(
       'undefined,undefined,undefined',
     );
+    // Bare ECMAScript: no TextEncoder either, so dedupe hashes characters; a retry is still dropped whole.
+    expect(vm.runInContext('typeof TextEncoder', context)).toBe('undefined');
     const out = vm.runInContext(`(${scenario.toString()})(core)`, context) as string;
     expect(JSON.parse(out)).toEqual(expected);
+    expect(expected.retry[0]).toBe(0);
+    expect(expected.retry[1].duplicate).toBe(expected.counts[1]);
   });
 });
 
