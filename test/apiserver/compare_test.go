@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The receiver's documented changes to an event (README, "What the receiver does to events").
@@ -44,6 +45,26 @@ type expectations struct {
 	cluster string
 	// secrets are values that must never appear on the receiver's stdout (redaction is on).
 	secrets []string
+	// shutdownAt is when the API server was told to stop. Events it finishes after that (the
+	// ResponseComplete of its own long-running watches, cut at shutdown) can come after the
+	// webhook's buffered backend has closed: the API server then writes them to its log but
+	// drops them for the webhook with "audit backend shut down"
+	// (k8s.io/apiserver/plugin/pkg/audit/buffered: ProcessEvents after Shutdown). Only such
+	// events may be missing from stdout; zero means none may.
+	shutdownAt time.Time
+}
+
+// afterShutdown tells whether the API server finished the event after it was told to stop.
+func (exp expectations) afterShutdown(logLine string) bool {
+	if exp.shutdownAt.IsZero() {
+		return false
+	}
+	e, err := decodeEvent(logLine)
+	if err != nil {
+		return false
+	}
+	ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(e["stageTimestamp"]))
+	return err == nil && !ts.Before(exp.shutdownAt)
 }
 
 // matchLogToStdout checks that every event of the API server's log file is on the receiver's
@@ -85,9 +106,13 @@ func matchLogToStdout(t testing.TB, logLines, outLines []string, exp expectation
 		}
 	}
 	sort.Strings(keys)
-	matched, failures := 0, 0
+	matched, failures, cut := 0, 0, 0
 	for _, k := range keys {
 		want, got := logByKey[k], outByKey[k]
+		if len(want) == 1 && len(got) == 0 && exp.afterShutdown(want[0]) {
+			cut++
+			continue
+		}
 		if len(want) != len(got) {
 			failures++
 			if failures <= 10 {
@@ -109,6 +134,9 @@ func matchLogToStdout(t testing.TB, logLines, outLines []string, exp expectation
 	}
 	if failures > 10 {
 		t.Errorf("... and %d more differences", failures-10)
+	}
+	if cut > 0 {
+		t.Logf("%d events finished during the API server's shutdown were logged but not sent to the webhook", cut)
 	}
 	return matched
 }

@@ -45,12 +45,13 @@ func TestReceiverDownAndBack(t *testing.T) {
 	time.Sleep(time.Until(down.Add(20 * time.Second)))
 	r2 := startReceiver(t, nodeRuntime, dir, "receiver-2", receiverOptions{env: env})
 	runWorkload(t, api.ClientConfig, dir, workloadOptions{namespace: "after-down"})
+	shutdownAt := time.Now()
 	api.stop()
 	r2.stop()
 	artifacts(t, "receiver-down-20s", api.auditLog, r1.stdoutPath, r2.stdoutPath)
 
 	logLines := readLines(t, api.auditLog)
-	matchLogToStdout(t, logLines, readLines(t, r1.stdoutPath, r2.stdoutPath), expectations{})
+	matchLogToStdout(t, logLines, readLines(t, r1.stdoutPath, r2.stdoutPath), expectations{shutdownAt: shutdownAt})
 	// The events of requests made while the receiver was down reached the second receiver.
 	late := 0
 	for _, l := range readLines(t, r2.stdoutPath) {
@@ -92,10 +93,11 @@ func TestBackpressure503(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	paused.Store(false)
+	shutdownAt := time.Now()
 	api.stop()
 	r.stop()
 	artifacts(t, "backpressure-503", api.auditLog, r.stdoutPath)
-	matchLogToStdout(t, readLines(t, api.auditLog), readLines(t, r.stdoutPath), expectations{})
+	matchLogToStdout(t, readLines(t, api.auditLog), readLines(t, r.stdoutPath), expectations{shutdownAt: shutdownAt})
 }
 
 // balancer stands in for the Service: it hands each new TCP connection to one of the ready
@@ -205,11 +207,12 @@ func TestRollingRestart(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	cancel()
 	wg.Wait()
+	shutdownAt := time.Now()
 	api.stop()
 	c.stop()
 	d.stop()
 	outs := []string{a.stdoutPath, b.stdoutPath, c.stdoutPath, d.stdoutPath}
 	artifacts(t, "rolling-restart", api.auditLog, outs...)
-	n := matchLogToStdout(t, readLines(t, api.auditLog), readLines(t, outs...), expectations{})
+	n := matchLogToStdout(t, readLines(t, api.auditLog), readLines(t, outs...), expectations{shutdownAt: shutdownAt})
 	t.Logf("%d client requests during the restart, %d events matched", requests.Load(), n)
 }

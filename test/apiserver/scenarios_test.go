@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -91,13 +92,14 @@ func runWebhookScenario(t *testing.T, sc webhookScenario) {
 	}
 	api := startAPIServer(t, dir, policy, kubeconfig)
 	res := runWorkload(t, api.ClientConfig, dir, sc.workload)
+	shutdownAt := time.Now()
 	api.stop()
 	r.stop()
 	artifacts(t, sc.name, api.auditLog, r.stdoutPath)
 
 	logLines := readLines(t, api.auditLog)
 	outLines := readLines(t, r.stdoutPath)
-	n := matchLogToStdout(t, logLines, outLines, expectations{cluster: sc.cluster, secrets: res.secrets})
+	n := matchLogToStdout(t, logLines, outLines, expectations{cluster: sc.cluster, secrets: res.secrets, shutdownAt: shutdownAt})
 	t.Logf("%d events in the API server's log, %d lines on the receiver's stdout, %d matched", len(logLines), len(outLines), n)
 	if len(logLines) == 0 {
 		t.Fatal("the API server logged no events")
@@ -135,10 +137,11 @@ func runSmallScenario(t *testing.T, name, policy string, work func(t *testing.T,
 	renderKubeconfig(t, modeHTTP, webhookHostPort(modeHTTP, ports[0], ports[1]), pki{}, kubeconfig)
 	api := startAPIServer(t, dir, policy, kubeconfig)
 	secrets := work(t, api.ClientConfig)
+	shutdownAt := time.Now()
 	api.stop()
 	r.stop()
 	artifacts(t, name, api.auditLog, r.stdoutPath)
-	matchLogToStdout(t, readLines(t, api.auditLog), readLines(t, r.stdoutPath), expectations{secrets: secrets})
+	matchLogToStdout(t, readLines(t, api.auditLog), readLines(t, r.stdoutPath), expectations{secrets: secrets, shutdownAt: shutdownAt})
 }
 
 // TestAuditIDReusedAcrossRequests sends two different requests with the same Audit-ID header.
