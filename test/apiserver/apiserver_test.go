@@ -64,7 +64,8 @@ func (a *apiServer) stop() {
 	a.TearDownFn()
 }
 
-// artifacts keeps a scenario's API server log and receiver stdout under $E2E_ARTIFACTS_DIR/<name>.
+// artifacts keeps a scenario's API server log and receiver stdout (several receivers' one after
+// the other) under $E2E_ARTIFACTS_DIR/<name>; a run without a receiver keeps only the log.
 func artifacts(t testing.TB, name, auditLog string, stdouts ...string) {
 	t.Helper()
 	root := os.Getenv("E2E_ARTIFACTS_DIR")
@@ -90,5 +91,7 @@ func artifacts(t testing.TB, name, auditLog string, stdouts ...string) {
 		}
 	}
 	copyTo("apiserver-audit.log", auditLog)
-	copyTo("receiver.stdout", stdouts...)
+	if len(stdouts) > 0 {
+		copyTo("receiver.stdout", stdouts...)
+	}
 }

@@ -202,7 +202,7 @@ func TestPolicyDifferential(t *testing.T) {
 			policyWorkload(t, apiB.ClientConfig)
 			apiB.stop()
 			r.stop()
-			artifacts(t, "policy-"+name+"/apiserver-applies", apiA.auditLog, apiA.auditLog)
+			artifacts(t, "policy-"+name+"/apiserver-applies", apiA.auditLog)
 			artifacts(t, "policy-"+name+"/receiver-applies", apiB.auditLog, r.stdoutPath)
 
 			want := workloadEvents(t, readLines(t, apiA.auditLog))

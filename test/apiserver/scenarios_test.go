@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,6 +104,17 @@ func runWebhookScenario(t *testing.T, sc webhookScenario) {
 	t.Logf("%d events in the API server's log, %d lines on the receiver's stdout, %d matched", len(logLines), len(outLines), n)
 	if len(logLines) == 0 {
 		t.Fatal("the API server logged no events")
+	}
+	// With every body recorded, the documented changes must have had something to do: the
+	// Secrets' values redacted, the 1 MiB ConfigMap's event cut below MAX_EVENT_BYTES.
+	if sc.policy != "" {
+		out := strings.Join(outLines, "\n")
+		if !strings.Contains(out, `"`+annotationRedacted+`":"true"`) {
+			t.Error("no event was redacted, though Secrets with data were written at RequestResponse")
+		}
+		if sc.workload.bigConfigMaps && !strings.Contains(out, `"`+annotationTruncated+`":"true"`) {
+			t.Error("no event was truncated, though a 1 MiB ConfigMap was written at RequestResponse")
+		}
 	}
 }
 
