@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"os"
@@ -223,6 +225,30 @@ func forgeThroughProxy(t testing.TB, cs kubernetes.Interface, cfg *rest.Config) 
 	}
 }
 
+func assertUncheckable(t testing.TB, certFile, podIP, clusterCA string) {
+	t.Helper()
+	parse := func(path string) *x509.Certificate {
+		b, err := os.ReadFile(path)
+		must(t, err)
+		block, _ := pem.Decode(b)
+		if block == nil {
+			t.Fatalf("%s: no PEM block", path)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		must(t, err)
+		return c
+	}
+	cert := parse(certFile)
+	if cert.VerifyHostname(podIP) == nil {
+		t.Fatalf("the receiver's certificate names the pod's address %s; the test needs one that does not", podIP)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(parse(clusterCA))
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots}); err == nil {
+		t.Fatal("the receiver's certificate verifies against the cluster CA; the test needs one that does not")
+	}
+}
+
 // TestServiceProxyRoute sends the audit webhook the way IBM Cloud Kubernetes Service documents
 // it: to the API server's own service proxy
 // (https://127.0.0.1:2040/api/v1/namespaces/<ns>/services/https:<svc>:https/proxy/post) with the
@@ -260,6 +286,9 @@ func TestServiceProxyRoute(t *testing.T) {
 	svc, err := cs.CoreV1().Services("kube-audit").Get(context.Background(), "kube-audit", metav1.GetOptions{})
 	must(t, err)
 	p := makePKI(t, svc.Spec.ClusterIP)
+	// The receiver's certificate would fail any check the proxy could make: it does not name
+	// the pod's address, and the API server has never seen its CA.
+	assertUncheckable(t, p.file("tls.crt"), netw.podIP, filepath.Join(dir, "cluster-ca.pem"))
 	env := receiverEnv(modeHTTPSCA, p, 3000, 4443)
 	r := startReceiver(t, nodeRuntime, dir, "receiver", receiverOptions{env: env, netns: netw.name})
 	exposePod(t, cs, netw.podIP)
