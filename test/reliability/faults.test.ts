@@ -2,7 +2,10 @@
  * Faults under load: SIGTERM and SIGKILL while clients post. The promise checked: every event
  * answered 200 is on stdout, because an answer only follows a completed write.
  */
+import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Pki } from '../../apps/receiver/test/support/certificates';
 import { type ReceiverProcess, runtimes, startReceiver } from '../support/receiver';
 
 let receiver: ReceiverProcess | undefined;
@@ -95,4 +98,50 @@ describe.each(cases)('$signal under load on $name, stdout read with $slowReaderM
     expect(missing).toEqual([]);
     if (c.signal === 'SIGTERM') expect(r.logs.some((log) => log.msg === 'stopped')).toBe(true);
   }, 60_000);
+});
+
+/**
+ * Go's http.Transport, which the API server's webhook client uses, dials connections ahead of
+ * need and parks them unused (a request that found another idle connection first leaves its
+ * fresh one in the pool). Such a connection carries no request, so it must not hold SIGTERM's
+ * drain until SHUTDOWN_TIMEOUT_MS, after which the receiver would exit 1 "with requests
+ * unfinished"; the kube-apiserver suite (test/apiserver) met this on every rolling restart.
+ */
+describe.each(runtimes)('SIGTERM with connections that never sent a request, on $name', (runtime) => {
+  it.each(['http', 'https'] as const)(
+    'drains at once and exits 0 (%s)',
+    async (scheme) => {
+      const pki = new Pki();
+      try {
+        const ca = pki.createCa('ca');
+        const server = pki.issue(ca, 'server', { ips: ['127.0.0.1'] });
+        receiver = await startReceiver({
+          command: runtime.command,
+          // Far longer than the test's own timeout: only a drain that does not wait for it passes.
+          env: { TLS_CERT_FILE: server.certFile, TLS_KEY_FILE: server.keyFile, SHUTDOWN_TIMEOUT_MS: '600000' },
+          portIndex: scheme === 'https' ? 1 : undefined,
+        });
+        const r = receiver;
+        const sockets = await Promise.all(
+          [0, 1].map(
+            () =>
+              new Promise<Socket>((resolve, reject) => {
+                const socket =
+                  scheme === 'https'
+                    ? tlsConnect({ host: '127.0.0.1', port: r.port, ca: ca.cert }, () => resolve(socket))
+                    : connect({ host: '127.0.0.1', port: r.port }, () => resolve(socket));
+                socket.on('error', reject);
+              }),
+          ),
+        );
+        r.child.kill('SIGTERM');
+        expect(await r.exited).toBe(0);
+        for (const socket of sockets) socket.destroy();
+        expect(r.logs.some((log) => log.msg === 'stopped')).toBe(true);
+      } finally {
+        pki.remove();
+      }
+    },
+    20_000,
+  );
 });

@@ -80,9 +80,13 @@ export const bunRuntime: Runtime = {
       port: current.port,
       async close() {
         const servers = [current, ...retired];
-        // stop(false) stops accepting and lets requests in flight finish.
-        await Promise.all(servers.map((server) => server.stop(false)));
+        // stop(false) stops accepting and lets requests in flight finish; its promise also waits
+        // for connections that carry no request (idle keep-alives, and those Go's http.Transport
+        // opens ahead of need), so once no request is left those are closed with stop(true).
+        const stopped = Promise.all(servers.map((server) => server.stop(false)));
         while (servers.some((server) => server.pendingRequests > 0)) await sleep(50);
+        await Promise.all(servers.map((server) => server.stop(true)));
+        await stopped;
       },
     };
     if (tls) {

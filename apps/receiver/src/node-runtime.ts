@@ -20,17 +20,29 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 function toListener(server: Server, port: number, secure: boolean): Listener {
+  // Requests being answered. Go's http.Transport also opens connections ahead of need that may
+  // never carry a request; closeIdleConnections() leaves those open (only closeAllConnections()
+  // reaches them), and they would hold the drain until SHUTDOWN_TIMEOUT_MS.
+  let inFlight = 0;
+  server.on('request', (_request, response) => {
+    inFlight++;
+    response.once('close', () => inFlight--);
+  });
+  const closeUnused = () => {
+    server.closeIdleConnections();
+    if (inFlight === 0) server.closeAllConnections();
+  };
   const listener: Listener = {
     port,
     close: () =>
       new Promise<void>((resolve) => {
         // Keep-alive connections go idle as their requests finish; close each as it does.
-        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        const sweep = setInterval(closeUnused, 100);
         server.close(() => {
           clearInterval(sweep);
           resolve();
         });
-        server.closeIdleConnections();
+        closeUnused();
       }),
   };
   if (secure) {
