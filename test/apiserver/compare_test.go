@@ -96,16 +96,7 @@ func matchLogToStdout(t testing.TB, logLines, outLines []string, exp expectation
 		}
 		outByKey[eventKey(e)] = append(outByKey[eventKey(e)], l)
 	}
-	var keys []string
-	for k := range logByKey {
-		keys = append(keys, k)
-	}
-	for k := range outByKey {
-		if _, ok := logByKey[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
+	keys := unionKeys(logByKey, outByKey)
 	matched, failures, cut := 0, 0, 0
 	for _, k := range keys {
 		want, got := logByKey[k], outByKey[k]
@@ -303,4 +294,19 @@ func firstDifference(path string, a, b any) string {
 func describe(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// unionKeys is every key of a and of b, once each, sorted.
+func unionKeys[V any](a, b map[string]V) []string {
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -210,16 +209,7 @@ func TestPolicyDifferential(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatal("the workload left no event in the API server's log")
 			}
-			var keys []string
-			for k := range want {
-				keys = append(keys, k)
-			}
-			for k := range got {
-				if _, ok := want[k]; !ok {
-					keys = append(keys, k)
-				}
-			}
-			sort.Strings(keys)
+			keys := unionKeys(want, got)
 			for _, k := range keys {
 				w, inA := want[k]
 				g, inB := got[k]
