@@ -52,10 +52,17 @@ describe.each(runtimes)('stalled bodies on $name', ({ command }) => {
     const r = receiver;
     // Together the two hold the whole budget, each one byte short of its declared length.
     const attackers = [await stall(r.port, 50_000, 49_999), await stall(r.port, 50_000, 49_999)];
+    // What must hold first: the stalled uploads do hold the budget. An empty batch (which writes
+    // nothing when taken) is refused once they do; how soon depends on the machine, not the receiver.
+    const empty = '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}';
+    for (let probe = await postAudit(`${r.url}/audit`, empty); probe.status !== 503; ) {
+      expect(probe.status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      probe = await postAudit(`${r.url}/audit`, empty);
+    }
 
     const started = Date.now();
     let answered: Response | undefined;
-    let refused = 0;
     // As the API server does: re-post after Retry-After.
     while (Date.now() - started < WITHIN_MS) {
       const response = await postAudit(`${r.url}/audit`, batch(100, 'real'));
@@ -64,7 +71,6 @@ describe.each(runtimes)('stalled bodies on $name', ({ command }) => {
         break;
       }
       expect(response.status).toBe(503);
-      refused++;
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     expect(answered?.status).toBe(200);
@@ -77,7 +83,6 @@ describe.each(runtimes)('stalled bodies on $name', ({ command }) => {
       expect(response).toMatch(/^HTTP\/1\.1 408 /);
       expect(response).toContain('{"error":"no body bytes for 10000 ms"}');
     }
-    expect(refused).toBeGreaterThan(0);
     expect(r.child.exitCode).toBeNull();
   }, 60_000);
 
