@@ -2,17 +2,21 @@
 // separate processes driven by the same load, on Node 20 (this node), Node 24 and Bun
 // (bench/runtimes.mjs).
 //
-//   node bench/run.mjs [--quick] [--runtimes node20,node24,bun] [--seconds N] [--rounds N] [--out FILE]
+// The echo server (bench/echo.mjs) runs beside them as the limit: it writes each body untouched.
+// The CLI rows run `kube-audit process` over a generated audit log against bench/cli-floor.mjs.
+//
+//   node bench/run.mjs [--quick] [--runtimes node20,node24,bun] [--seconds N] [--rounds N] [--cli-mb N] [--out FILE]
 //
 // Prints one table and, with --out, writes it as markdown with an SVG chart beside it.
-import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, createWriteStream, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { makeBatch, poolSize } from './events.mjs';
+import { makeBatch, makeEvent, poolSize } from './events.mjs';
 import { runtimes } from './runtimes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -23,9 +27,11 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     rounds: { type: 'string' },
     out: { type: 'string' },
+    'cli-mb': { type: 'string' },
   },
 });
-const seconds = Number(args.seconds ?? (args.quick ? 3 : 6));
+const cliMb = Number(args['cli-mb'] ?? (args.quick ? 40 : 215));
+const seconds = Number(args.seconds ?? (args.quick ? 2 : 6));
 const rounds = Number(args.rounds ?? (args.quick ? 1 : 2));
 const wanted = (args.runtimes ?? (args.quick ? 'node24' : 'node20,node24,bun')).split(',');
 const TICKS = 100; // /proc/<pid>/stat clock ticks per second (USER_HZ)
@@ -35,6 +41,7 @@ const TICKS = 100; // /proc/<pid>/stat clock ticks per second (USER_HZ)
 const policy20 = `${root}bench/policy-20.yaml`;
 const servers = {
   floor: { label: 'floor (node:http, JSON.parse + JSON.stringify)', args: () => [`${root}bench/floor.mjs`], env: {} },
+  echo: { label: 'echo limit (body written untouched)', args: () => [`${root}bench/echo.mjs`], env: {} },
   receiver: { label: 'receiver, default pipeline', env: {} },
   policy: { label: 'receiver, default pipeline + 20-rule Policy', env: { AUDIT_POLICY_FILE: policy20 } },
   off: { label: 'receiver, pipeline off', env: { REDACT: 'off', DEDUPE_CACHE_SIZE: '0', MAX_EVENT_BYTES: '0' } },
@@ -54,7 +61,7 @@ function procStat(pid) {
 
 async function startServer(runtime, kind) {
   const server = servers[kind];
-  const argv = kind === 'floor' ? server.args() : [`${root}apps/receiver/dist/${runtime.entry}`];
+  const argv = server.args ? server.args() : [`${root}apps/receiver/dist/${runtime.entry}`];
   const child = spawn(runtime.bin, argv, {
     env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', NODE_ENV: 'production', ...server.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -141,14 +148,15 @@ async function measureThroughput(runtime, kind, payload, pool) {
     if (result.non2xx > 0 || result.errors > 0)
       throw new Error(`${kind}: ${result.non2xx} non-2xx, ${result.errors} errors`);
     // Requests still in flight when autocannon stops (warm-up and run) may add lines, so at least.
-    if (written < events)
+    // The echo server writes each body as one line.
+    if (written < (kind === 'echo' ? ok : events))
       throw new Error(`${kind}: ${ok} batches answered but ${written} lines written (expected ${events})`);
-    if (kind !== 'floor') await checkCounters(server, kind);
+    if (!servers[kind].args) await checkCounters(server, kind);
     return {
       eventsPerSec: events / seconds,
       p50: result.latency.p50,
       p99: result.latency.p99,
-      cpuPer1000: ((after.cpuMs - before.cpuMs) / written) * 1000,
+      cpuPer1000: ((after.cpuMs - before.cpuMs) / (kind === 'echo' ? written * payload.size : written)) * 1000,
       peakMb: after.hwmMb,
     };
   } finally {
@@ -203,7 +211,7 @@ async function measureHuge(runtime, kind) {
     const size = 1750; // ~18 KB events: just under the 32 MiB MAX_BODY_BYTES
     let events = 0;
     let busyMs = 0;
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < (args.quick ? 2 : 4); i++) {
       const body = makeBatch(runCounter++, size, 'RequestResponse', 21000);
       const started = performance.now();
       const status = await post(server.port, body);
@@ -224,9 +232,74 @@ async function measureHuge(runtime, kind) {
   }
 }
 
+// --- CLI ------------------------------------------------------------------------------------
+
+/**
+ * An audit log as --audit-log-path writes it: one Event per line, nine Metadata events to one
+ * RequestResponse event with ~8 KB bodies, every auditID distinct (so dedupe drops nothing).
+ */
+async function auditLog(megabytes) {
+  const file = join(tmpdir(), `kube-audit-bench-${megabytes}mb.log`);
+  if (existsSync(file) && statSync(file).size >= megabytes * 2 ** 20) return file;
+  process.stderr.write(`writing a ${megabytes} MB audit log to ${file} …\n`);
+  const out = createWriteStream(`${file}.tmp`);
+  let bytes = 0;
+  for (let run = 5_000_000; bytes < megabytes * 2 ** 20; run++) {
+    let chunk = '';
+    for (let i = 0; i < 1000; i++) {
+      const event = makeEvent(run, i, i % 10 === 9 ? 'RequestResponse' : 'Metadata', 8000);
+      chunk += `${JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...event })}\n`;
+    }
+    bytes += Buffer.byteLength(chunk);
+    if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+  }
+  await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())));
+  execFileSync('mv', [`${file}.tmp`, file]);
+  return file;
+}
+
+const cliKinds = {
+  floor: {
+    label: 'CLI floor (readline, JSON.parse + JSON.stringify)',
+    args: (file) => [`${root}bench/cli-floor.mjs`, file],
+  },
+  process: {
+    label: 'kube-audit process, default pipeline',
+    args: (file) => [`${root}apps/cli/dist/kube-audit.js`, 'process', '--summary', file],
+  },
+};
+
+/** Wall time and peak RSS (GNU time's %M) of one run, stdout to /dev/null; checks the line count. */
+function measureCli(runtime, kind, file, expected) {
+  const devNull = openSync('/dev/null', 'w');
+  try {
+    const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', runtime.bin, ...cliKinds[kind].args(file)], {
+      stdio: ['ignore', devNull, 'pipe'],
+      maxBuffer: 64 * 2 ** 20,
+    });
+    const stderr = result.stderr?.toString() ?? '';
+    if (result.status !== 0)
+      throw new Error(`CLI ${kind} on ${runtime.name} exited ${result.status}: ${stderr.slice(-2000)}`);
+    return parseCli(kind, stderr, expected);
+  } finally {
+    closeSync(devNull);
+  }
+}
+
+function parseCli(kind, stderr, expected) {
+  const time = /TIME ([\d.]+) (\d+)/.exec(stderr);
+  const lines = Number((kind === 'floor' ? /(\d+) lines/ : /wrote ([\d,]+) line/).exec(stderr)?.[1].replace(/,/g, ''));
+  if (!time) throw new Error(`CLI ${kind}: no timing in ${stderr.slice(-500)}`);
+  if (expected !== undefined && lines !== expected)
+    throw new Error(`CLI ${kind}: ${lines} lines, expected ${expected}`);
+  return { seconds: Number(time[1]), peakMb: Number(time[2]) / 1024, lines };
+}
+
 // --- main -----------------------------------------------------------------------------------
 
 execFileSync('pnpm', ['--filter', '@kube-audit/receiver', 'run', 'build'], { cwd: root, stdio: 'ignore' });
+execFileSync('pnpm', ['--filter', '@kube-audit/cli', 'run', 'build'], { cwd: root, stdio: 'ignore' });
+const load = loadavg()[0].toFixed(1);
 const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim();
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
 const rows = [];
@@ -236,15 +309,18 @@ const median = (xs) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
+// --quick: the floor, the echo limit and the default pipeline only.
+const kinds = args.quick ? ['floor', 'echo', 'receiver'] : Object.keys(servers);
+
 for (const key of wanted) {
   const runtime = runtimes[key]();
   process.stderr.write(`\n${runtime.name}\n`);
   for (const [payloadKey, payload] of Object.entries(payloads)) {
     const pool = bodyPool(payload);
-    const results = Object.fromEntries(Object.keys(servers).map((kind) => [kind, []]));
+    const results = Object.fromEntries(kinds.map((kind) => [kind, []]));
     for (let round = 0; round < rounds; round++) {
       // Alternate the order each round so neither side always runs first.
-      const order = round % 2 === 0 ? Object.keys(servers) : Object.keys(servers).reverse();
+      const order = round % 2 === 0 ? kinds : [...kinds].reverse();
       for (const kind of order) {
         const r = await measureThroughput(runtime, kind, payload, pool);
         results[kind].push(r);
@@ -252,7 +328,7 @@ for (const key of wanted) {
       }
     }
     const floorRate = median(results.floor.map((r) => r.eventsPerSec));
-    for (const kind of Object.keys(servers)) {
+    for (const kind of kinds) {
       const rs = results[kind];
       rows.push({
         runtime: runtime.name,
@@ -268,6 +344,35 @@ for (const key of wanted) {
       });
     }
   }
+  const log = await auditLog(cliMb);
+  const logMb = statSync(log).size / 2 ** 20;
+  const lineCount = Number(execFileSync('wc', ['-l', log]).toString().split(' ')[0]);
+  const cli = { floor: [], process: [] };
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? ['floor', 'process'] : ['process', 'floor'];
+    for (const kind of order) {
+      const r = measureCli(runtime, kind, log, lineCount);
+      cli[kind].push(r);
+      process.stderr.write(`  CLI ${kind}: ${r.seconds} s, peak ${Math.round(r.peakMb)} MB\n`);
+    }
+  }
+  const cliFloorRate = lineCount / median(cli.floor.map((r) => r.seconds));
+  const cliFloorPeak = Math.max(...cli.floor.map((r) => r.peakMb));
+  for (const kind of ['floor', 'process']) {
+    const rate = lineCount / median(cli[kind].map((r) => r.seconds));
+    const peakMb = Math.max(...cli[kind].map((r) => r.peakMb));
+    rows.push({
+      runtime: runtime.name,
+      payload: `CLI, ${Math.round(logMb)} MB audit log`,
+      server: cliKinds[kind].label,
+      kind: `cli-${kind}`,
+      eventsPerSec: rate,
+      ratio: rate / cliFloorRate,
+      peakMb,
+      peakRatio: peakMb / cliFloorPeak,
+    });
+  }
+
   const huge = {};
   for (const kind of ['floor', 'receiver']) {
     huge[kind] = await measureHuge(runtime, kind);
@@ -325,17 +430,20 @@ const markdown = [
 ].join('\n');
 const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
 console.log(
-  `\nkube-audit benchmark, ${when} UTC, commit ${commit}, ${machine}; ${seconds} s per run, ${rounds} round(s), median of rounds\n`,
+  `\nkube-audit benchmark, ${when} UTC, commit ${commit}, ${machine}, load average ${load} at the start; ${seconds} s per run, ${rounds} round(s), median of rounds\n`,
 );
 console.log(markdown);
 
 if (args.out) {
   const chart = args.out.replace(/\.md$/, '.svg');
-  writeFileSync(chart, svgChart(rows.filter((r) => r.kind !== 'floor' && r.p50 !== undefined)));
+  writeFileSync(
+    chart,
+    svgChart(rows.filter((r) => (r.kind !== 'floor' && r.p50 !== undefined) || r.kind === 'cli-process')),
+  );
   const body = readFileSync(args.out, 'utf8');
   const start = body.indexOf('<!-- results -->');
   const end = body.indexOf('<!-- /results -->');
-  const results = `<!-- results -->\n\nRun on ${when} UTC, commit \`${commit}\`, ${machine}; ${seconds} s per run, ${rounds} round(s), medians.\n\n![events per second relative to the floor](${chart.split('/').pop()})\n\n${markdown}\n\n`;
+  const results = `<!-- results -->\n\nRun on ${when} UTC, commit \`${commit}\`, ${machine}, load average ${load} at the start; ${seconds} s per run, ${rounds} round(s), medians.\n\n![events per second relative to the floor](${chart.split('/').pop()})\n\n${markdown}\n\n`;
   writeFileSync(
     args.out,
     start >= 0 && end > start
@@ -360,7 +468,8 @@ function svgChart(bars) {
   ];
   bars.forEach((b, i) => {
     const y = 40 + i * rowH;
-    const colour = b.kind === 'receiver' ? '#2b6cb0' : b.kind === 'policy' ? '#805ad5' : '#a0aec0';
+    const colour =
+      { receiver: '#2b6cb0', policy: '#805ad5', echo: '#38a169', 'cli-process': '#dd6b20' }[b.kind] ?? '#a0aec0';
     parts.push(
       `<text x="${left - 8}" y="${y + 14}" text-anchor="end">${esc(`${b.runtime} · ${b.payload.split(' (')[0]} · ${b.server.replace('receiver, ', '')}`)}</text>`,
     );

@@ -172,6 +172,28 @@ describe('kube-audit process', () => {
     );
   });
 
+  it('reads lines longer than one read, with multi-byte characters on the read boundaries', async () => {
+    // Files are read 64 KiB at a time: lines of every length around that, made of 3-byte
+    // characters so that reads end inside characters, must come out whole and unchanged.
+    const [first] = linesOf(demoText) as [string];
+    const base = JSON.parse(first) as Line;
+    const lines = [1, 21_000, 21_845, 21_846, 50_000, 140_000].map((n, i) =>
+      JSON.stringify({
+        ...base,
+        auditID: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+        userAgent: '€'.repeat(n),
+      }),
+    );
+    const path = join(tmp, 'long-lines.log');
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    const run = await runCli(['process', '--max-event-bytes', '0', path]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    const out = linesOf(run.stdout);
+    expect(out.map((line) => line.length)).toEqual(lines.map((line) => line.length));
+    expect(out.every((line, i) => line === lines[i])).toBe(true);
+  });
+
   it('drops a line repeated byte for byte, but never an event that only reuses its auditID', async () => {
     // The attack: kube-apiserver takes a client's Audit-ID header as the auditID (withAuditInit,
     // k8s.io/apiserver pkg/endpoints/filters/audit_init.go), so a harmless request and then

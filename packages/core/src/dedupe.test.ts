@@ -35,4 +35,40 @@ describe('createDedupe', () => {
     for (const pad of variants) expect(dedupe.seen(eventWith(pad))).toBe(false);
     for (const pad of variants) expect(dedupe.seen(eventWith(pad))).toBe(true);
   });
+
+  it('remembers exactly the last `capacity` new events, through evictions, forgets and collisions', () => {
+    // The reference is the same algorithm over a plain Set. Small capacities keep the key table
+    // small, so keys share slots and deletions must move the runs that follow them.
+    const pool = Array.from({ length: 60 }, (_, i) => eventWith(String(i)));
+    let random = 12_345;
+    const next = (n: number) => {
+      random = (Math.imul(random, 1_103_515_245) + 12_345) >>> 0;
+      return random % n;
+    };
+    for (const capacity of [1, 2, 7, 10, 33, 59]) {
+      const dedupe = createDedupe(capacity);
+      const known = new Set<number>();
+      const ring: (number | undefined)[] = new Array(capacity).fill(undefined);
+      let at = 0;
+      for (let step = 0; step < 20_000; step++) {
+        const index = next(pool.length);
+        const event = pool[index] as AuditEvent;
+        if (next(50) === 0) {
+          dedupe.forget([event]);
+          known.delete(index);
+          continue;
+        }
+        const expected = known.has(index);
+        if (!expected) {
+          const oldest = ring[at];
+          if (oldest !== undefined) known.delete(oldest);
+          ring[at] = index;
+          at = (at + 1) % capacity;
+          known.add(index);
+        }
+        expect(dedupe.seen(event), `capacity ${capacity}, step ${step}`).toBe(expected);
+        expect(dedupe.size).toBe(known.size);
+      }
+    }
+  });
 });

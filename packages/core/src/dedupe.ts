@@ -34,17 +34,17 @@ export function createDedupe(capacity: number): Dedupe {
   const seedB = (Math.random() * 2 ** 32) >>> 0;
   const keyOf = (event: AuditEvent): number =>
     hashText(event.source, event.start, event.end, event.apiVersion, seedA, seedB);
-  const keys = new Set<number>();
-  // Insertion order in a ring, so eviction is O(1).
-  const ring = new Float64Array(capacity).fill(-1);
+  const keys = createKeySet(capacity);
+  // Insertion order in a ring, so eviction is O(1). Keys are stored plus one, so 0 is empty.
+  const ring = new Float64Array(capacity);
   let next = 0;
   return {
     seen(event) {
       const key = keyOf(event);
       if (keys.has(key)) return true;
       const oldest = ring[next] as number;
-      if (oldest >= 0) keys.delete(oldest);
-      ring[next] = key;
+      if (oldest > 0) keys.delete(oldest - 1);
+      ring[next] = key + 1;
       next = next + 1 === capacity ? 0 : next + 1;
       keys.add(key);
       return false;
@@ -56,6 +56,65 @@ export function createDedupe(capacity: number): Dedupe {
     },
     get size() {
       return keys.size;
+    },
+  };
+}
+
+interface KeySet {
+  has(key: number): boolean;
+  add(key: number): void;
+  delete(key: number): void;
+  readonly size: number;
+}
+
+/**
+ * A set of 53-bit keys in one Float64Array, open addressing with linear probing, at most two
+ * thirds full. A `Set<number>` boxes each key that is not a small integer and spent more time in
+ * its own bookkeeping than the hash took. Slots hold key + 1, so 0 is empty and a large cache
+ * takes memory only as it fills. Deletion shifts the following run back (no tombstones).
+ */
+function createKeySet(capacity: number): KeySet {
+  let size = 16;
+  while (size < capacity * 1.5) size *= 2;
+  const mask = size - 1;
+  const slots = new Float64Array(size);
+  let count = 0;
+  // The key's upper 32 bits: the mixed first lane of hashText.
+  const home = (stored: number) => ((stored - 1) / 0x200000) & mask;
+  /** The slot holding the key, or -1 - the empty slot where it would go. */
+  const find = (key: number): number => {
+    const stored = key + 1;
+    for (let i = home(stored); ; i = (i + 1) & mask) {
+      const slot = slots[i] as number;
+      if (slot === stored) return i;
+      if (slot === 0) return -1 - i;
+    }
+  };
+  return {
+    has: (key) => find(key) >= 0,
+    add(key) {
+      const i = find(key);
+      if (i >= 0) return;
+      slots[-1 - i] = key + 1;
+      count++;
+    },
+    delete(key) {
+      let hole = find(key);
+      if (hole < 0) return;
+      count--;
+      // Move back each later key of the run that may not stand beyond the hole.
+      for (let i = (hole + 1) & mask; ; i = (i + 1) & mask) {
+        const slot = slots[i] as number;
+        if (slot === 0) break;
+        if (((i - home(slot)) & mask) >= ((i - hole) & mask)) {
+          slots[hole] = slot;
+          hole = i;
+        }
+      }
+      slots[hole] = 0;
+    },
+    get size() {
+      return count;
     },
   };
 }
