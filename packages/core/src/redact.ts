@@ -41,7 +41,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     const request = event.compactRaw('requestObject');
     const response = event.compactRaw('responseObject');
     if (request === undefined && response === undefined) return changed;
-    const target = targetOf(event);
+    const target = targetOfRequest(event);
     for (const [key, raw] of [
       ['requestObject', request],
       ['responseObject', response],
@@ -57,33 +57,85 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   };
 }
 
-type Target = 'secret' | 'tokenrequest' | 'tokenreview' | undefined;
+/**
+ * What carries credentials: the objects a request can be on (its objectRef) or a body can be
+ * (its `kind`), and how each is redacted. The only list of them: a row here is all a new one takes.
+ */
+interface RedactionTarget {
+  /** objectRef.resource of requests on it. */
+  readonly resource: string;
+  /** objectRef.subresource of those requests: `''` for none, undefined for any. */
+  readonly subresource: string | undefined;
+  /** `kind` of bodies that are one, or a list of them. */
+  readonly kinds: readonly string[];
+  /** Redacts an object or list body. */
+  readonly redactObject: (raw: string) => string;
+  /** Redacts a json-patch body of a request on it; without it a patch is kept as it is. */
+  readonly redactPatch?: (raw: string) => string;
+}
 
-function targetOf(event: AuditEvent): Target {
+const TARGETS: readonly RedactionTarget[] = [
+  {
+    resource: 'secrets',
+    subresource: '',
+    kinds: ['Secret', 'SecretList'],
+    redactObject: redactSecretObject,
+    redactPatch: redactSecretPatch,
+  },
+  {
+    resource: 'serviceaccounts',
+    subresource: 'token',
+    kinds: ['TokenRequest'],
+    redactObject: (raw) => redactPath(raw, 'status', 'token'),
+  },
+  {
+    resource: 'tokenreviews',
+    subresource: undefined,
+    kinds: ['TokenReview'],
+    redactObject: (raw) => redactPath(raw, 'spec', 'token'),
+  },
+];
+
+const targetsByKind = new Map(TARGETS.flatMap((target) => target.kinds.map((kind) => [kind, target] as const)));
+/**
+ * A body can be of a target kind only if its text holds the kind as a JSON string, or an escape
+ * that could spell one. One native search for these (built from the table; kinds are plain
+ * identifiers) spares scanning every other body for its kind.
+ */
+const MAY_NAME_A_KIND = new RegExp(`"(?:${[...targetsByKind.keys()].join('|')})"|\\\\u`);
+
+function targetOfRequest(event: AuditEvent): RedactionTarget | undefined {
   const ref = event.raw('objectRef');
   if (ref === undefined || ref.charCodeAt(0) !== 123) return undefined;
   const resource = memberString(ref, 'resource');
-  const subresource = memberString(ref, 'subresource');
-  if (resource === 'secrets' && !subresource) return 'secret';
-  if (resource === 'serviceaccounts' && subresource === 'token') return 'tokenrequest';
-  if (resource === 'tokenreviews') return 'tokenreview';
-  return undefined;
+  const subresource = memberString(ref, 'subresource') ?? '';
+  return TARGETS.find(
+    (target) =>
+      target.resource === resource && (target.subresource === undefined || target.subresource === subresource),
+  );
+}
+
+function targetOfKind(raw: string): RedactionTarget | undefined {
+  if (!MAY_NAME_A_KIND.test(raw)) return undefined;
+  const kind = memberString(raw, 'kind');
+  return kind === undefined ? undefined : targetsByKind.get(kind);
 }
 
 /** Redact one body (an object, a list, or a json-patch array); the body's own kind counts too. */
-function redactBody(raw: string, target: Target): string {
-  if (raw.charCodeAt(0) === 91) return target === 'secret' ? redactSecretPatch(raw) : raw;
+function redactBody(raw: string, target: RedactionTarget | undefined): string {
+  if (raw.charCodeAt(0) === 91) return target?.redactPatch ? target.redactPatch(raw) : raw;
   if (raw.charCodeAt(0) !== 123) return raw;
-  const kind = raw.includes('Secret') || raw.includes('Token') ? memberString(raw, 'kind') : undefined;
-  if (target === 'secret' || kind === 'Secret' || kind === 'SecretList') {
-    // A list (SecretList, or a deletecollection response) carries Secrets in items, without kind.
-    return rewriteObject(raw, (key, value) =>
-      key === 'items' ? rewriteArray(value, redactSecret) : isSecretField(key) ? redactSecretField(key, value) : KEEP,
-    );
-  }
-  if (target === 'tokenrequest' || kind === 'TokenRequest') return redactPath(raw, 'status', 'token');
-  if (target === 'tokenreview' || kind === 'TokenReview') return redactPath(raw, 'spec', 'token');
-  return raw;
+  const byKind = targetOfKind(raw);
+  // Both name a target: the first in the table's order wins.
+  const chosen = TARGETS.find((t) => t === target || t === byKind);
+  return chosen ? chosen.redactObject(raw) : raw;
+}
+
+/** A Secret, or a list of them (SecretList, or a deletecollection response), whose items have no kind. */
+function redactSecretObject(raw: string): string {
+  return rewriteObject(raw, (key, value) =>
+    key === 'items' ? rewriteArray(value, redactSecret) : isSecretField(key) ? redactSecretField(key, value) : KEEP,
+  );
 }
 
 function isSecretField(key: string): boolean {
