@@ -11,15 +11,7 @@
  */
 import { PayloadError } from './errors';
 import type { AuditEvent } from './event';
-import {
-  beginScan,
-  elementsOf,
-  JsonSyntaxError,
-  type Member,
-  membersOf,
-  skipValue,
-  skipWs,
-} from './internal/json-scan';
+import { elementsOf, JsonScanner, JsonSyntaxError, type Member, membersOf, skipWs } from './internal/json-scan';
 import { type ParsedPayload, type ParseOptions, parsePayload } from './parse';
 import { LEVELS } from './schema';
 
@@ -138,7 +130,7 @@ export function unwrapRecords(text: string, options: UnwrapOptions = {}): Unwrap
 
 /** Where each top-level JSON value of `text` stands. */
 function topValues(text: string): [number, number][] {
-  beginScan(text);
+  const scanner = JsonScanner.forDocument(text);
   const values: [number, number][] = [];
   let i = skipWs(text, text.charCodeAt(0) === 0xfeff ? 1 : 0);
   while (i < text.length) {
@@ -146,7 +138,7 @@ function topValues(text: string): [number, number][] {
     const c = text.charCodeAt(i);
     if (values.length > 0 && c !== 123 && c !== 91)
       throw new JsonSyntaxError('unexpected data after the JSON value', i);
-    const end = skipValue(text, i);
+    const end = scanner.skipValue(text, i);
     values.push([i, end]);
     i = skipWs(text, end);
   }
@@ -463,8 +455,8 @@ function aksLogAnalytics(
     if (DYNAMIC_COLUMNS.has(column) && typeof value === 'string' && /^\s*[[{]/.test(value)) {
       try {
         // Validated first: the scanner caps the nesting, which JSON.stringify below would not survive.
-        beginScan(value);
-        if (skipWs(value, skipValue(value, skipWs(value, 0))) === value.length) value = JSON.parse(value);
+        const scanner = JsonScanner.forDocument(value);
+        if (skipWs(value, scanner.skipValue(value, skipWs(value, 0))) === value.length) value = JSON.parse(value);
       } catch {
         // Kept as the string it is; the parser reports it if the field must be an object.
       }

@@ -7,20 +7,7 @@
  */
 import { PayloadError } from './errors';
 import { AuditEvent } from './event';
-import {
-  beginScan,
-  decodeString,
-  JsonSyntaxError,
-  lastString,
-  MAX_DEPTH,
-  type Member,
-  resetWhitespace,
-  scanObject,
-  skipString,
-  skipValue,
-  skipWs,
-  stringEscaped,
-} from './internal/json-scan';
+import { decodeString, JsonScanner, JsonSyntaxError, MAX_DEPTH, type Member, skipWs } from './internal/json-scan';
 import { AUDIT_API_VERSIONS, Event, LEVELS, type Level, STAGES, type Stage } from './schema';
 
 /** The apiVersion of events that name none, in a list that names none. */
@@ -134,14 +121,14 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
   try {
     // RFC 8259 §8.1: a parser may ignore a leading byte order mark.
     const s = text;
-    beginScan(s);
+    const sc = JsonScanner.forDocument(s);
     let i = skipWs(s, s.charCodeAt(0) === 0xfeff ? 1 : 0);
     const c = s.charCodeAt(i);
     let result: ParsedPayload;
     if (c === 91) {
       const events: AuditEvent[] = [];
       const invalid = new InvalidItems(maxInvalidItems);
-      i = scanItems(s, i, 0, defaultApiVersion, events, invalid);
+      i = scanItems(sc, s, i, 0, defaultApiVersion, events, invalid);
       result = {
         shape: 'array',
         apiVersion: defaultApiVersion,
@@ -153,7 +140,7 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
     } else if (c === 123) {
       // An object is a list or a single event; a log line (kind Event first) or an untyped event
       // is scanned once as an event, and only falls back to the list scan when it is not one.
-      const single = looksLikeEvent(s, i) ? scanEvent(s, i, 0, defaultApiVersion) : undefined;
+      const single = looksLikeEvent(s, i) ? scanEvent(sc, s, i, 0, defaultApiVersion) : undefined;
       if (single?.event) {
         i = single.end;
         result = {
@@ -165,14 +152,14 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
           received: 1,
         };
       } else {
-        const scanned = scanTopObject(s, i, defaultApiVersion, maxInvalidItems);
+        const scanned = scanTopObject(sc, s, i, defaultApiVersion, maxInvalidItems);
         i = scanned.end;
         result = scanned.result;
       }
     } else if (i >= s.length) {
       throw new PayloadError('body is empty');
     } else {
-      skipValue(s, i);
+      sc.skipValue(s, i);
       throw new PayloadError('body must be an EventList, an Event or an array of events');
     }
     if (skipWs(s, i) < s.length) throw new JsonSyntaxError('unexpected data after the JSON value', skipWs(s, i));
@@ -194,6 +181,7 @@ function looksLikeEvent(s: string, start: number): boolean {
 }
 
 function scanItems(
+  sc: JsonScanner,
   s: string,
   i: number,
   depth: number,
@@ -206,12 +194,12 @@ function scanItems(
   for (let index = 0; ; index++) {
     const start = i;
     if (s.charCodeAt(i) === 123) {
-      const item = scanEvent(s, i, depth + 1, listApiVersion);
+      const item = scanEvent(sc, s, i, depth + 1, listApiVersion);
       i = item.end;
       if (item.event) events.push(item.event);
       else invalid.add(index, item.reason, s, start, i);
     } else {
-      i = skipValue(s, i, depth + 1);
+      i = sc.skipValue(s, i, depth + 1);
       invalid.add(index, 'not an object', s, start, i);
     }
     i = skipWs(s, i);
@@ -223,6 +211,7 @@ function scanItems(
 }
 
 function scanTopObject(
+  sc: JsonScanner,
   s: string,
   start: number,
   defaultApiVersion: string,
@@ -236,7 +225,7 @@ function scanTopObject(
   let itemsType = 0;
   // Items are scanned before the list's apiVersion may be known (keys can come in any order), so
   // they get a placeholder that is resolved below.
-  const end = scanObject(s, start, 0, (key, _keyStart, valueStart) => {
+  const end = sc.scanObject(s, start, 0, (key, _keyStart, valueStart) => {
     const c = s.charCodeAt(valueStart);
     if (key === 'items') {
       hasItems = true;
@@ -244,12 +233,12 @@ function scanTopObject(
       if (c === 91) {
         events.length = 0;
         invalid.clear();
-        return scanItems(s, valueStart, 1, '', events, invalid);
+        return scanItems(sc, s, valueStart, 1, '', events, invalid);
       }
       return -1;
     }
     if (key === 'kind' || key === 'apiVersion') {
-      const valueEnd = skipValue(s, valueStart, 1);
+      const valueEnd = sc.skipValue(s, valueStart, 1);
       const raw = s.slice(valueStart, valueEnd);
       if (key === 'kind') kindRaw = raw;
       else apiVersionRaw = raw;
@@ -286,7 +275,7 @@ function scanTopObject(
     };
   }
   if (kind !== undefined && kind !== 'Event') throw new PayloadError('kind must be EventList or Event');
-  const item = scanEvent(s, start, 0, defaultApiVersion);
+  const item = scanEvent(sc, s, start, 0, defaultApiVersion);
   if (!item.event) throw new PayloadError(`invalid audit event: ${item.reason}`);
   return {
     end,
@@ -336,7 +325,7 @@ function tokenAt<T extends string>(s: string, start: number, end: number, tokens
  * Scan the object at `start` as an audit event; `end` is valid either way. This is the hot
  * loop of the receiver, so it scans members inline and decodes only the fields it must check.
  */
-function scanEvent(s: string, start: number, depth: number, listApiVersion: string): Scanned {
+function scanEvent(sc: JsonScanner, s: string, start: number, depth: number, listApiVersion: string): Scanned {
   if (depth >= MAX_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_DEPTH}`, start);
   const members: Member[] = [];
   let problem: string | undefined;
@@ -347,9 +336,9 @@ function scanEvent(s: string, start: number, depth: number, listApiVersion: stri
   let requestURI: string | undefined;
   let kind: string | undefined;
   let apiVersion: string | undefined;
-  resetWhitespace();
+  const whitespaceBefore = sc.whitespaceRuns;
   let i = start + 1;
-  if (s.charCodeAt(i) <= 32) i = skipWs(s, i);
+  if (s.charCodeAt(i) <= 32) i = sc.skipWs(s, i);
   let end: number;
   if (s.charCodeAt(i) === 125) end = i + 1;
   else {
@@ -357,15 +346,16 @@ function scanEvent(s: string, start: number, depth: number, listApiVersion: stri
       if (s.charCodeAt(i) !== 34)
         throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'expected a key', i);
       const keyStart = i;
-      const keyEnd = skipString(s, i);
-      const key = stringEscaped ? lastString(s, keyStart, keyEnd) : knownKey(s, keyStart, keyEnd);
+      const keyEnd = sc.skipString(s, i);
+      const key = sc.escaped ? sc.lastString(s, keyStart, keyEnd) : knownKey(s, keyStart, keyEnd);
       i = keyEnd;
-      if (s.charCodeAt(i) <= 32) i = skipWs(s, i);
+      if (s.charCodeAt(i) <= 32) i = sc.skipWs(s, i);
       if (s.charCodeAt(i) !== 58) throw new JsonSyntaxError("expected ':'", i);
       let valueStart = i + 1;
-      if (s.charCodeAt(valueStart) <= 32) valueStart = skipWs(s, valueStart);
+      if (s.charCodeAt(valueStart) <= 32) valueStart = sc.skipWs(s, valueStart);
       const c = s.charCodeAt(valueStart);
-      const valueEnd = c === 34 ? skipString(s, valueStart) : skipValue(s, valueStart, depth + 1);
+      // For a string, sc.escaped is now the value's: lastString below reads it.
+      const valueEnd = c === 34 ? sc.skipString(s, valueStart) : sc.skipValue(s, valueStart, depth + 1);
       members.push({ key, keyStart, valueStart, valueEnd });
       if (problem === undefined) {
         switch (key) {
@@ -376,7 +366,7 @@ function scanEvent(s: string, start: number, depth: number, listApiVersion: stri
           case 'apiVersion': {
             if (c !== 34) problem = `${key} must be a string`;
             else {
-              const value = lastString(s, valueStart, valueEnd);
+              const value = sc.lastString(s, valueStart, valueEnd);
               if (key === 'auditID') auditID = value;
               else if (key === 'verb') verb = value;
               else if (key === 'requestURI') requestURI = value;
@@ -402,18 +392,18 @@ function scanEvent(s: string, start: number, depth: number, listApiVersion: stri
         }
       }
       i = valueEnd;
-      if (s.charCodeAt(i) <= 32) i = skipWs(s, i);
+      if (s.charCodeAt(i) <= 32) i = sc.skipWs(s, i);
       const d = s.charCodeAt(i);
       if (d === 44) {
         i = i + 1;
-        if (s.charCodeAt(i) <= 32) i = skipWs(s, i);
+        if (s.charCodeAt(i) <= 32) i = sc.skipWs(s, i);
       } else if (d === 125) {
         end = i + 1;
         break;
       } else throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'unexpected character', i);
     }
   }
-  const compact = !resetWhitespace();
+  const compact = sc.whitespaceRuns === whitespaceBefore;
   if (problem !== undefined) return { end, reason: problem };
   if (auditID === undefined) return { end, reason: 'missing auditID' };
   if (stage === undefined) return { end, reason: 'missing stage' };

@@ -71,17 +71,64 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   };
 }
 
-type Target = 'secret' | 'tokenrequest' | 'tokenreview' | undefined;
+/**
+ * What carries credentials: the objects a request can be on (its objectRef) or a body can be
+ * (its `kind`), and how each is redacted. The only list of them: a row here is all a new one takes.
+ */
+interface RedactionTarget {
+  /** objectRef.resource of requests on it. */
+  readonly resource: string;
+  /** objectRef.subresource of those requests: `''` for none, undefined for any. */
+  readonly subresource: string | undefined;
+  /** `kind` of bodies that are one, or a list of them. */
+  readonly kinds: readonly string[];
+  /** Redacts an object, or a container of them, found `depth` containers deep. */
+  readonly redactObject: (raw: string, depth: number) => string;
+  /** Redacts the `value` of a json-patch op at `path` (not `""`) on it. */
+  readonly redactPatchValue: (path: string, value: string) => Edit;
+}
 
-function targetOf(event: AuditEvent): Target {
+const TARGETS: readonly RedactionTarget[] = [
+  {
+    resource: 'secrets',
+    subresource: '',
+    kinds: ['Secret', 'SecretList'],
+    redactObject: (raw, depth) => redactSecretObject(raw, depth),
+    redactPatchValue: (path, value) => redactSecretPatchValue(path, value),
+  },
+  {
+    resource: 'serviceaccounts',
+    subresource: 'token',
+    kinds: ['TokenRequest'],
+    redactObject: (raw) => redactPath(raw, 'status', 'token'),
+    redactPatchValue: (path, value) => redactPatchPath(path, value, 'status', 'token'),
+  },
+  {
+    resource: 'tokenreviews',
+    subresource: undefined,
+    kinds: ['TokenReview'],
+    redactObject: (raw) => redactPath(raw, 'spec', 'token'),
+    redactPatchValue: (path, value) => redactPatchPath(path, value, 'spec', 'token'),
+  },
+];
+
+const targetsByKind = new Map(TARGETS.flatMap((target) => target.kinds.map((kind) => [kind, target] as const)));
+/**
+ * A body can be, or hold, an object of a target kind only if its text holds the kind as a JSON
+ * string, or an escape that could spell one. One native search for these (built from the table;
+ * kinds are plain identifiers) spares scanning every other body for its kind.
+ */
+const MAY_NAME_A_KIND = new RegExp(`"(?:${[...targetsByKind.keys()].join('|')})"|\\\\u`);
+
+function targetOf(event: AuditEvent): RedactionTarget | undefined {
   const ref = event.raw('objectRef');
   if (ref === undefined || ref.charCodeAt(0) !== 123) return undefined;
   const resource = memberString(ref, 'resource');
-  const subresource = memberString(ref, 'subresource');
-  if (resource === 'secrets' && !subresource) return 'secret';
-  if (resource === 'serviceaccounts' && subresource === 'token') return 'tokenrequest';
-  if (resource === 'tokenreviews') return 'tokenreview';
-  return undefined;
+  const subresource = memberString(ref, 'subresource') ?? '';
+  return TARGETS.find(
+    (target) =>
+      target.resource === resource && (target.subresource === undefined || target.subresource === subresource),
+  );
 }
 
 /**
@@ -97,21 +144,17 @@ const MAX_CONTAINER_DEPTH = 4;
  * `rows[].object` (`TableRow.Object`, a full object or a PartialObjectMetadata whose annotations
  * still hold last-applied, per `includeObject`); a `WatchEvent`'s `object` (`{"type","object"}`).
  */
-function redactBody(raw: string, target: Target, depth: number): string {
+function redactBody(raw: string, target: RedactionTarget | undefined, depth: number): string {
   const first = raw.charCodeAt(0);
   if (first === 91) return target === undefined ? raw : redactPatch(raw, target);
   if (first !== 123) return raw;
-  if (target === 'secret') return redactSecretObject(raw, depth);
-  if (target === 'tokenrequest') return redactPath(raw, 'status', 'token');
-  if (target === 'tokenreview') return redactPath(raw, 'spec', 'token');
-  if (!raw.includes('Secret') && !raw.includes('Token')) return raw;
-  const kind = memberString(raw, 'kind');
-  if (kind === 'Secret' || kind === 'SecretList') return redactSecretObject(raw, depth);
-  if (kind === 'TokenRequest') return redactPath(raw, 'status', 'token');
-  if (kind === 'TokenReview') return redactPath(raw, 'spec', 'token');
+  if (target) return target.redactObject(raw, depth);
+  if (!MAY_NAME_A_KIND.test(raw)) return raw;
+  const byKind = targetsByKind.get(memberString(raw, 'kind') ?? '');
+  if (byKind) return byKind.redactObject(raw, depth);
   // A container of another kind (a List, a Table, a watch event) may still hold Secrets.
-  if (depth >= MAX_CONTAINER_DEPTH || !raw.includes('Secret')) return raw;
-  return rewriteObject(raw, (key, value) => redactContained(key, value, (v) => redactBody(v, target, depth + 1)));
+  if (depth >= MAX_CONTAINER_DEPTH) return raw;
+  return rewriteObject(raw, (key, value) => redactContained(key, value, (v) => redactBody(v, undefined, depth + 1)));
 }
 
 /** The objects a container holds, each passed to `redact`; KEEP for any other member. */
@@ -158,7 +201,7 @@ function redactPath(raw: string, parent: string, key: string): string {
  * and a whole object written at path `""` (RFC 6901: the whole document). `test` ops carry a value
  * too, so the op does not matter; `move` and `copy` carry none.
  */
-function redactPatch(raw: string, target: Exclude<Target, undefined>): string {
+function redactPatch(raw: string, target: RedactionTarget): string {
   return rewriteArray(raw, (op) => {
     const path = memberString(op, 'path');
     if (path === undefined) return KEEP;
@@ -166,10 +209,12 @@ function redactPatch(raw: string, target: Exclude<Target, undefined>): string {
   });
 }
 
-function redactPatchValue(path: string, value: string, target: Exclude<Target, undefined>): Edit {
-  if (path === '') return redactBody(value, target, 0);
-  if (target === 'tokenrequest') return redactPatchPath(path, value, 'status', 'token');
-  if (target === 'tokenreview') return redactPatchPath(path, value, 'spec', 'token');
+function redactPatchValue(path: string, value: string, target: RedactionTarget): Edit {
+  return path === '' ? redactBody(value, target, 0) : target.redactPatchValue(path, value);
+}
+
+/** A json-patch op's value on a Secret: its data, its annotations, or last-applied, which repeats them. */
+function redactSecretPatchValue(path: string, value: string): Edit {
   if (path === '/data' || path === '/stringData') return redactValues(value);
   if (path.startsWith('/data/') || path.startsWith('/stringData/')) return REDACTED;
   if (path === `/metadata/annotations/${LAST_APPLIED.replace('/', '~1')}`) return REDACTED;
@@ -193,7 +238,7 @@ function redactPatchPath(path: string, value: string, parent: string, key: strin
 export const PATCH_ANNOTATION_PREFIX = 'patch.webhook.admission.k8s.io/';
 
 /** The annotation with its patch's values redacted; all of it redacted when it cannot be read. */
-function redactPatchAnnotation(raw: string, target: Exclude<Target, undefined>): Edit {
+function redactPatchAnnotation(raw: string, target: RedactionTarget): Edit {
   if (raw.charCodeAt(0) !== 34) return REDACTED;
   let json: string;
   try {

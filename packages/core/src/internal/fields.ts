@@ -4,29 +4,30 @@
  * of the whole object when only some strings are wanted (the policy step reads objectRef and the
  * user's name and groups of every event).
  */
-import { lastString, scanObject, skipString, skipValue, skipWs } from './json-scan';
+import { JsonScanner, skipWs } from './json-scan';
 
 /** Call `visit` with each string member of the (validated) object at `start`, decoded. */
 export function forEachString(s: string, start: number, visit: (key: string, value: string) => void): void {
-  scanObject(s, start, 0, (key, _keyStart, valueStart) => {
+  const scanner = new JsonScanner();
+  scanner.scanObject(s, start, 0, (key, _keyStart, valueStart) => {
     if (s.charCodeAt(valueStart) !== 34) return -1;
-    const valueEnd = skipString(s, valueStart);
-    visit(key, lastString(s, valueStart, valueEnd));
+    const valueEnd = scanner.skipString(s, valueStart);
+    visit(key, scanner.lastString(s, valueStart, valueEnd));
     return valueEnd;
   });
 }
 
 /** The string elements of the (validated) array at `start`; other elements are left out. */
-export function stringElements(s: string, start: number): string[] {
+export function stringElements(s: string, start: number, scanner = new JsonScanner()): string[] {
   const out: string[] = [];
   let i = skipWs(s, start + 1);
   if (s.charCodeAt(i) === 93) return out;
   for (;;) {
     let end: number;
     if (s.charCodeAt(i) === 34) {
-      end = skipString(s, i);
-      out.push(lastString(s, i, end));
-    } else end = skipValue(s, i, 1);
+      end = scanner.skipString(s, i);
+      out.push(scanner.lastString(s, i, end));
+    } else end = scanner.skipValue(s, i, 1);
     i = skipWs(s, end);
     if (s.charCodeAt(i) === 93) return out;
     i = skipWs(s, i + 1);
@@ -37,16 +38,17 @@ export function stringElements(s: string, start: number): string[] {
 export function userAt(s: string, start: number): { username?: string; groups?: readonly string[] } | null {
   let username: string | undefined;
   let groups: string[] | undefined;
-  scanObject(s, start, 0, (key, _keyStart, valueStart) => {
+  const scanner = new JsonScanner();
+  scanner.scanObject(s, start, 0, (key, _keyStart, valueStart) => {
     const c = s.charCodeAt(valueStart);
     if (key === 'username' && c === 34) {
-      const end = skipString(s, valueStart);
-      username = lastString(s, valueStart, end);
+      const end = scanner.skipString(s, valueStart);
+      username = scanner.lastString(s, valueStart, end);
       return end;
     }
     if (key === 'groups' && c === 91) {
-      groups = stringElements(s, valueStart);
-      return skipValue(s, valueStart, 1);
+      groups = stringElements(s, valueStart, scanner);
+      return scanner.skipValue(s, valueStart, 1);
     }
     return -1;
   });
