@@ -159,7 +159,7 @@ func exposePod(t testing.TB, cs kubernetes.Interface, podIP string) {
 			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "kube-audit", Name: "kube-audit-0", UID: created.UID},
 		}},
-		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000), Protocol: ptr.To(corev1.ProtocolTCP)}, {Name: ptr.To("https"), Port: ptr.To[int32](4443), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](3000), Protocol: ptr.To(corev1.ProtocolTCP)}, {Name: ptr.To("https"), Port: ptr.To[int32](4443), Protocol: ptr.To(corev1.ProtocolTCP)}, {Name: ptr.To("metrics"), Port: ptr.To[int32](9090), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}
 	_, err = cs.DiscoveryV1().EndpointSlices("kube-audit").Create(ctx, slice, metav1.CreateOptions{})
 	must(t, err)
@@ -337,8 +337,10 @@ func TestServiceProxyRoute(t *testing.T) {
 	t.Logf("%d events through the service proxy, all matched: %d", len(logLines), n)
 
 	// What the proxy presents and checks: openssl s_server in the pod's place, asking for (not
-	// requiring) a client certificate, serving its handshake report (-www) through the proxy.
-	sserver := exec.Command("ip", "netns", "exec", netw.name, "openssl", "s_server", "-accept", "4443",
+	// requiring) a client certificate, serving its handshake report (-www) through the proxy. It
+	// listens on the Service's metrics port: s_server takes one connection at a time, and on the
+	// https port the API server's own webhook batches (which keep coming) would queue before it.
+	sserver := exec.Command("ip", "netns", "exec", netw.name, "openssl", "s_server", "-accept", "9090",
 		"-cert", p.file("tls.crt"), "-key", p.file("tls.key"), "-verify", "1", "-www")
 	var sout bytes.Buffer
 	sserver.Stdout, sserver.Stderr = &sout, &sout
@@ -348,7 +350,7 @@ func TestServiceProxyRoute(t *testing.T) {
 	// Generous: on a busy machine openssl may take a while to listen, and the proxy answers 503 until then.
 	deadline = time.Now().Add(90 * time.Second)
 	for {
-		body, err = cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/namespaces/kube-audit/services/https:kube-audit:https/proxy/").DoRaw(context.Background())
+		body, err = cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/namespaces/kube-audit/services/https:kube-audit:metrics/proxy/").DoRaw(context.Background())
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
