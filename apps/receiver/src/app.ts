@@ -12,7 +12,12 @@ import { isJsonContentType, readBody } from './body';
 import { ReceiverError } from './http-error';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PENDING_BYTES } from './settings';
+import {
+  DEFAULT_BODY_IDLE_TIMEOUT_MS,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_PENDING_BYTES,
+} from './settings';
 import type { Sink } from './sink';
 
 export interface AppOptions {
@@ -28,9 +33,9 @@ export interface AppOptions {
    * 503, unless it is the only one. @default maxBodyBytes
    */
   maxInflightBytes?: number;
-  /** 408 when a request body sends no byte for this long. @default 10000 */
+  /** 408 when a request body sends no byte for this long. @default DEFAULT_BODY_IDLE_TIMEOUT_MS (BODY_IDLE_TIMEOUT_MS) */
   bodyIdleTimeoutMs?: number;
-  /** 408 when a request body has not arrived whole this long after it began. @default 30000 (the API server's own timeout) */
+  /** 408 when a request body has not arrived whole this long after it began. @default DEFAULT_BODY_TIMEOUT_MS (BODY_TIMEOUT_MS) */
   bodyTimeoutMs?: number;
   /** Retry-After seconds on 503. client-go re-posts within the same attempt. @default 1 */
   retryAfterSeconds?: number;
@@ -78,8 +83,8 @@ export function createApp(options: AppOptions): Hono {
     maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
     maxPendingBytes = DEFAULT_MAX_PENDING_BYTES,
     maxInflightBytes = maxBodyBytes,
-    bodyIdleTimeoutMs = 10_000,
-    bodyTimeoutMs = 30_000,
+    bodyIdleTimeoutMs = DEFAULT_BODY_IDLE_TIMEOUT_MS,
+    bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS,
     retryAfterSeconds = 1,
     draining = () => false,
     authToken = () => undefined,

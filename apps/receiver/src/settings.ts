@@ -17,6 +17,9 @@ const MAX_PORT = 65_535;
 
 export const DEFAULT_MAX_BODY_BYTES = 33_554_432;
 export const DEFAULT_MAX_PENDING_BYTES = 67_108_864;
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 10_000;
+/** The API server's own timeout of a webhook request. */
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 
 /** Settings only the receiver has. */
 export const RECEIVER_SETTINGS = [
@@ -84,14 +87,14 @@ export const RECEIVER_SETTINGS = [
     key: 'bodyIdleTimeoutMs',
     env: 'BODY_IDLE_TIMEOUT_MS',
     parse: wholeNumber(100, 600_000),
-    default: '10000',
+    default: String(DEFAULT_BODY_IDLE_TIMEOUT_MS),
     doc: '`408` and the connection closed when a request body sends no byte for this long',
   },
   {
     key: 'bodyTimeoutMs',
     env: 'BODY_TIMEOUT_MS',
     parse: wholeNumber(100, 3_600_000),
-    default: '30000',
+    default: String(DEFAULT_BODY_TIMEOUT_MS),
     doc: '`408` when a request body has not arrived whole this long after it began',
   },
   {
