@@ -16,18 +16,18 @@ export function isJsonContentType(value: string | null): boolean {
 export interface ReadBodyOptions {
   /** Called with each piece's (decompressed) size before it is kept; what it throws stops the read, as the limit does. */
   onRead?: (bytes: number) => void;
-  /** 408 when no byte arrives for this long. @default 10000 */
-  idleTimeoutMs?: number;
-  /** 408 when the whole body has not arrived this long after the read began. @default 30000 */
-  timeoutMs?: number;
+  /** 408 when no byte arrives for this long (BODY_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs: number;
+  /** 408 when the whole body has not arrived this long after the read began (BODY_TIMEOUT_MS). */
+  timeoutMs: number;
 }
 
 /**
  * @throws {ReceiverError} 413 past `limit`, 415 for an unsupported Content-Encoding, 400 for a
  *   body that is not valid gzip or not valid UTF-8, 408 for a body that stalls or is too slow.
  */
-export async function readBody(request: Request, limit: number, options: ReadBodyOptions = {}): Promise<string> {
-  const { onRead = () => {}, idleTimeoutMs = 10_000, timeoutMs = 30_000 } = options;
+export async function readBody(request: Request, limit: number, options: ReadBodyOptions): Promise<string> {
+  const { onRead = () => {}, idleTimeoutMs, timeoutMs } = options;
   const encoding = request.headers.get('content-encoding')?.trim().toLowerCase() || 'identity';
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip')
     throw new ReceiverError(415, 'Content-Encoding must be gzip or identity');
