@@ -37,6 +37,6 @@ WORKDIR /app
 COPY --from=build /src/apps/receiver/dist/ ./dist/
 # The image's "node" user, numeric so that Kubernetes can check runAsNonRoot.
 USER 1000:1000
-# 3000 HTTP, 4443 HTTPS (when a certificate is mounted at /certificates).
+# 3000 HTTP, 4443 HTTPS (when a certificate is mounted at /certificates), 9090 metrics (METRICS_PORT).
 EXPOSE 3000 4443 9090
 CMD ["node", "dist/node.js"]

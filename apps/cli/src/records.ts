@@ -70,11 +70,7 @@ export function addRecords(text: string, where: string, format: LogFormat | unde
   }
   for (const record of unwrapRecords(input, format === undefined ? {} : { format })) {
     const inner =
-      record.at === '' || path === ''
-        ? path + record.at
-        : record.at.startsWith('[')
-          ? path + record.at
-          : `${path}.${record.at}`;
+      record.at === '' || path === '' || record.at.startsWith('[') ? path + record.at : `${path}.${record.at}`;
     const at = inner === '' ? where : `${where}: ${inner}`;
     if (record.event) {
       found.events.push(record.event);

@@ -22,7 +22,7 @@ export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 10_000;
 export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 
 /** Settings only the receiver has. */
-export const RECEIVER_SETTINGS = [
+const RECEIVER_SETTINGS = [
   { key: 'port', env: 'PORT', parse: wholeNumber(0, MAX_PORT), default: '3000', doc: 'HTTP port' },
   {
     key: 'httpEnabled',

@@ -31,8 +31,6 @@ export interface Batcher {
   add(event: AuditEvent): Batch[] | undefined;
   /** The events collected so far as EventLists (the MaxBatchWait timer, or the end of input); `[]` when none. */
   cut(): Batch[];
-  /** Events collected and not yet cut. */
-  readonly pending: number;
 }
 
 interface Item {
@@ -59,8 +57,8 @@ export function createBatcher(batchSize: number, maxBytes = MAX_BATCH_BYTES): Ba
     let bytes = 0;
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as Item;
-      const first = items[start] as Item;
-      if (i > start && (item.apiVersion !== first.apiVersion || bytes + item.bytes > maxBytes)) {
+      // One apiVersion throughout: add() cuts when it changes.
+      if (i > start && bytes + item.bytes > maxBytes) {
         batches.push(listOf(items.slice(start, i)));
         start = i;
         bytes = 0;
@@ -82,9 +80,6 @@ export function createBatcher(batchSize: number, maxBytes = MAX_BATCH_BYTES): Ba
       return batches.length > 0 ? batches : undefined;
     },
     cut,
-    get pending() {
-      return items.length;
-    },
   };
 }
 

@@ -28,8 +28,6 @@ export interface DeliveryOptions {
   initialBackoffMs: number;
   /** One attempt's limit, re-posts after Retry-After included (the webhook's fixed 30 s). */
   timeoutMs: number;
-  /** Told about each failed attempt. */
-  onAttemptFailed?: ((attempt: number, reason: string) => void) | undefined;
   clock?: Clock;
   random?: () => number;
 }
@@ -53,11 +51,11 @@ export interface DeliveryResult {
  */
 export function createDelivery(
   options: DeliveryOptions,
-): (body: Buffer, onAttemptFailed?: DeliveryOptions['onAttemptFailed']) => Promise<DeliveryResult> {
+): (body: Buffer, onAttemptFailed?: (attempt: number, reason: string) => void) => Promise<DeliveryResult> {
   const clock = options.clock ?? realClock;
   const random = options.random ?? Math.random;
 
-  return async function deliver(body, onAttemptFailed = options.onAttemptFailed) {
+  return async function deliver(body, onAttemptFailed) {
     let backoff = options.initialBackoffMs;
     let retryAfterWaits = 0;
     for (let attempt = 1; ; attempt++) {
