@@ -108,8 +108,7 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
     process(payload, context = {}) {
       const cluster = context.cluster ?? options.cluster;
       // A parsed body counts the invalid items it did not keep (ParseOptions.maxInvalidItems).
-      const invalidCount =
-        ('invalidCount' in payload ? payload.invalidCount : undefined) ?? payload.invalid?.length ?? 0;
+      const invalidCount = payload.invalidCount ?? payload.invalid?.length ?? 0;
       const clusterAnnotation = cluster ? { [CLUSTER_ANNOTATION]: cluster } : undefined;
       const written: AuditEvent[] = [];
       const chunks: string[] = [];
@@ -209,8 +208,8 @@ function applyPolicy(checker: EventChecker, event: AuditEvent): boolean {
  * pkg/admission/plugin/webhook/mutating/dispatcher.go): it is part of the request body.
  */
 function dropPatchAnnotations(event: AuditEvent): void {
-  const annotations = event.compactRaw('annotations');
-  if (annotations === undefined || !annotations.includes(PATCH_ANNOTATION_PREFIX)) return;
+  if (!event.raw('annotations')?.includes(PATCH_ANNOTATION_PREFIX)) return;
+  const annotations = event.compactRaw('annotations') as string;
   event.set(
     'annotations',
     rewriteObject(annotations, (key) => (key.startsWith(PATCH_ANNOTATION_PREFIX) ? undefined : KEEP)),
@@ -223,13 +222,14 @@ function dropPatchAnnotations(event: AuditEvent): void {
  * `rows[].object` of a Table.
  */
 function withoutManagedFields(raw: string): string {
-  // The Go type metav1.Table: kind Table of meta.k8s.io (a custom resource named Table is an object).
-  const table =
+  // The Go type metav1.Table: kind Table of meta.k8s.io (a custom resource named Table is an object);
+  // read only for a body with rows, not for every body.
+  const isTable = () =>
     memberString(raw, 'kind') === 'Table' && /^meta\.k8s\.io\/v1(beta1)?$/.test(memberString(raw, 'apiVersion') ?? '');
   return rewriteObject(raw, (key, value) => {
     if (key === 'metadata') return withoutOwnManagedFields(value);
     if (key === 'items') return rewriteArray(value, withoutObjectManagedFields);
-    if (key === 'rows' && table) {
+    if (key === 'rows' && isTable()) {
       return rewriteArray(value, (row) =>
         rewriteObject(row, (k, object) => (k === 'object' ? withoutObjectManagedFields(object) : KEEP)),
       );

@@ -31,20 +31,21 @@ export type Redactor = (event: AuditEvent) => boolean;
 export function createRedactor(options: RedactOptions = {}): Redactor {
   return function redactEvent(event) {
     let changed = false;
-    if (options.execCommands && event.requestURI.includes('?')) {
+    // A parameter name reads `command` only if it is spelled so or percent-encoded.
+    const uri = event.requestURI;
+    if (options.execCommands && uri.includes('?') && (uri.includes('command') || uri.includes('%'))) {
       const ref = event.raw('objectRef');
       const subresource = ref?.charCodeAt(0) === 123 ? memberString(ref, 'subresource') : undefined;
-      const uri = maskCommands(event.requestURI, subresource === 'exec' || subresource === 'attach');
-      if (uri !== event.requestURI) {
-        event.requestURI = uri;
-        event.set('requestURI', JSON.stringify(uri));
+      const masked = maskCommands(uri, subresource === 'exec' || subresource === 'attach');
+      if (masked !== uri) {
+        event.requestURI = masked;
+        event.set('requestURI', JSON.stringify(masked));
         changed = true;
       }
     }
     const request = event.compactRaw('requestObject');
     const response = event.compactRaw('responseObject');
-    const annotations = event.compactRaw('annotations');
-    const hasPatchAnnotation = annotations?.includes(PATCH_ANNOTATION_PREFIX) ?? false;
+    const hasPatchAnnotation = event.raw('annotations')?.includes(PATCH_ANNOTATION_PREFIX) ?? false;
     if (request === undefined && response === undefined && !hasPatchAnnotation) return changed;
     const target = targetOf(event);
     for (const [key, raw] of [
@@ -58,7 +59,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
         changed = true;
       }
     }
-    if (hasPatchAnnotation && target !== undefined && annotations !== undefined) {
+    const annotations = hasPatchAnnotation && target !== undefined ? event.compactRaw('annotations') : undefined;
+    if (annotations !== undefined && target !== undefined) {
       const redacted = rewriteObject(annotations, (key, value) =>
         key.startsWith(PATCH_ANNOTATION_PREFIX) ? redactPatchAnnotation(value, target) : KEEP,
       );

@@ -347,7 +347,7 @@ function charCost(s: string, i: number): [bytes: number, width: number] {
  * The start of `s` and a marker saying how many bytes were cut, in at most `budget` bytes of JSON
  * (quotes included); the marker alone when even that does not fit.
  */
-export function shorten(s: string, budget: number): string {
+function shorten(s: string, budget: number): string {
   const total = utf8Length(s);
   const marker = `[...${total} bytes cut]`;
   let room = budget - 2 - marker.length; // the digits of `total` bound those of the bytes cut

@@ -34,13 +34,8 @@ export function createEventChecker(checker: PolicyChecker): EventChecker {
     // so that no verb, URL or objectRef can run into the next and make two requests one key.
     const uri = event.requestURI;
     const query = uri.indexOf('?');
-    const url =
-      query === -1 ||
-      !(ref && (event.verb === 'list' || event.verb === 'watch') && uri.includes('fieldSelector', query))
-        ? query === -1
-          ? uri
-          : uri.slice(0, query)
-        : uri;
+    const keepsQuery = ref && (event.verb === 'list' || event.verb === 'watch') && uri.includes('fieldSelector', query);
+    const url = query === -1 || keepsQuery ? uri : uri.slice(0, query);
     const target = ref ? s.slice(ref.valueStart, ref.valueEnd) : '';
     const userRaw = user ? s.slice(user.valueStart, user.valueEnd) : '';
     const key = `${event.verb.length}:${url.length}:${target.length}:${event.verb}${url}${target}${userRaw}`;

@@ -18,7 +18,7 @@ export function forEachString(s: string, start: number, visit: (key: string, val
 }
 
 /** The string elements of the (validated) array at `start`; other elements are left out. */
-export function stringElements(s: string, start: number, scanner = new JsonScanner()): string[] {
+export function stringElements(s: string, start: number, scanner: JsonScanner): string[] {
   const out: string[] = [];
   let i = skipWs(s, start + 1);
   if (s.charCodeAt(i) === 93) return out;

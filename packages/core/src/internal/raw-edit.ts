@@ -10,7 +10,7 @@ export const KEEP = Symbol('keep');
 export type Edit = string | undefined | typeof KEEP;
 
 /** The raw value of the member `key` of a raw object, or undefined. */
-export function memberRaw(raw: string, key: string): string | undefined {
+function memberRaw(raw: string, key: string): string | undefined {
   if (raw.charCodeAt(0) !== 123) return undefined;
   let found: Member | undefined;
   for (const m of membersOf(raw, 0)) if (m.key === key) found = m;
