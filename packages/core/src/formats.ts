@@ -12,6 +12,7 @@
 import { PayloadError } from './errors';
 import type { AuditEvent } from './event';
 import { elementsOf, JsonScanner, JsonSyntaxError, type Member, membersOf, skipWs } from './internal/json-scan';
+import { NAMESPACE_SUBRESOURCES } from './internal/request-name';
 import { type ParsedPayload, type ParseOptions, parsePayload } from './parse';
 import { LEVELS } from './schema';
 
@@ -482,9 +483,6 @@ function aksLogAnalytics(
 const HTTP_OF_RPC: readonly number[] = [
   200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401,
 ];
-
-/** Namespace subresources (staging/src/k8s.io/apiserver/pkg/endpoints/request/requestinfo.go). */
-const NAMESPACE_SUBRESOURCES: ReadonlySet<string> = new Set(['status', 'finalize']);
 
 /**
  * The request path and object reference of a GKE `resourceName`: `core/v1/namespaces/ns/pods/p`

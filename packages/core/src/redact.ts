@@ -8,6 +8,7 @@
 import type { AuditEvent } from './event';
 import { decodeString, minify } from './internal/json-scan';
 import { type Edit, KEEP, memberString, rewriteArray, rewriteObject } from './internal/raw-edit';
+import { unescapeUrl } from './internal/request-name';
 
 export const REDACTED = '"[REDACTED]"';
 /** The annotation on an event whose credentials were redacted. */
@@ -276,7 +277,7 @@ function maskCommands(uri: string, isExec: boolean): string {
   const q = uri.indexOf('?');
   if (q < 0) return uri;
   const path = uri.slice(0, q);
-  if (!isExec && !/\/(exec|attach)\/*$/.test(goUnescape(path, false) ?? path)) return uri;
+  if (!isExec && !/\/(exec|attach)\/*$/.test(unescapeUrl(path, false) ?? path)) return uri;
   const query = uri
     .slice(q + 1)
     .split('&')
@@ -284,27 +285,8 @@ function maskCommands(uri: string, isExec: boolean): string {
       const eq = param.indexOf('=');
       if (eq < 0) return param;
       const name = param.slice(0, eq);
-      return name === 'command' || goUnescape(name, true) === 'command' ? `${name}=[REDACTED]` : param;
+      return name === 'command' || unescapeUrl(name, true) === 'command' ? `${name}=[REDACTED]` : param;
     })
     .join('&');
   return `${path}?${query}`;
-}
-
-/**
- * Go's `unescape` (net/url url.go) for a query component (`+` is a space) or a path: `%` needs two
- * hex digits; undefined where Go returns an error (`parseQuery` then skips the parameter).
- */
-function goUnescape(s: string, query: boolean): string | undefined {
-  if (!s.includes('%') && !(query && s.includes('+'))) return s;
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c === '%') {
-      const hex = s.slice(i + 1, i + 3);
-      if (!/^[0-9a-fA-F]{2}$/.test(hex)) return undefined;
-      out += String.fromCharCode(Number.parseInt(hex, 16));
-      i += 2;
-    } else out += query && c === '+' ? ' ' : c;
-  }
-  return out;
 }

@@ -10,7 +10,7 @@
 /** requestinfo.go `specialVerbs`: `/api/v1/watch/...` and `/api/v1/proxy/...`. */
 const SPECIAL_VERBS = new Set(['proxy', 'watch']);
 /** requestinfo.go `namespaceSubresources`: `/namespaces/x/status` is a subresource of namespace x. */
-const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
+export const NAMESPACE_SUBRESOURCES: ReadonlySet<string> = new Set(['status', 'finalize']);
 
 /**
  * The name RequestInfo resolves for a request: the path segment after the resource, or for a
@@ -57,7 +57,7 @@ export function requestNameOf(requestURI: string, verb: string): string {
 }
 
 /** url.PathUnescape, or url.QueryUnescape (`+` is a space) with `query`; undefined on a bad escape. */
-function unescapeUrl(text: string, query: boolean): string | undefined {
+export function unescapeUrl(text: string, query: boolean): string | undefined {
   const plain = query ? text.replaceAll('+', ' ') : text;
   if (!plain.includes('%')) return plain;
   // Go unescapes byte by byte and keeps invalid UTF-8; decodeURIComponent refuses it, and such a
