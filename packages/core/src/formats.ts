@@ -15,6 +15,7 @@ import { elementsOf, JsonScanner, JsonSyntaxError, type Member, membersOf, skipW
 import { NAMESPACE_SUBRESOURCES } from './internal/request-name';
 import { type ParsedPayload, type ParseOptions, parsePayload } from './parse';
 import { LEVELS } from './schema';
+import { parseClusterName } from './settings';
 
 /** The formats {@link unwrapRecords} reads; `kubernetes` is the API server's own (log file, webhook body). */
 export const LOG_FORMATS = ['kubernetes', 'eks', 'aks', 'gke', 'openshift'] as const;
@@ -280,10 +281,14 @@ function addParsed(
   for (const record of byIndex) out.push(record);
 }
 
-/** At most 253 characters and no control characters, as the receiver's CLUSTER_NAME. */
+/** A name the receiver would take as CLUSTER_NAME (`parseClusterName`). */
 function isClusterName(name: string): boolean {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
-  return name.length > 0 && name.length <= 253 && !/[\u0000-\u001f\u007f]/.test(name);
+  try {
+    parseClusterName(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function kubernetes(text: string, at: string, out: UnwrappedRecord[], options: ParseOptions) {

@@ -116,8 +116,8 @@ export const settingParsers = {
 const TRUE_WORDS = ['true', '1', 'yes', 'on'];
 const FALSE_WORDS = ['false', '0', 'no', 'off'];
 
-/** A cluster name ends up in an annotation value and in log lines. */
-function parseClusterName(name: string): string {
+/** A cluster name ends up in an annotation value and in log lines. @throws {SettingError} saying why not. */
+export function parseClusterName(name: string): string {
   if (name === '') throw new SettingError('missing name');
   if (name.length > 253) throw new SettingError('must be at most 253 characters');
   if ([...name].some((ch) => ch < ' ')) throw new SettingError('must not contain control characters');
