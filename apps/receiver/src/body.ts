@@ -45,21 +45,26 @@ export async function readBody(request: Request, limit: number, options: ReadBod
   const deadline = Date.now() + timeoutMs;
   // A body that stops arriving would hold its bytes (and the in-flight budget) and its connection
   // until the runtime's own timeout, which Bun does not have; the API server gives up after 30 s.
+  // One timer per body: it fires at the earlier of the idle limit and the deadline, and re-arms
+  // itself while bytes keep arriving.
+  let lastByte = Date.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const read = () => {
-    const wait = Math.min(idleTimeoutMs, deadline - Date.now());
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            wait < idleTimeoutMs
-              ? new ReceiverError(408, `body did not arrive within ${timeoutMs} ms`, CLOSE_CONNECTION)
-              : new ReceiverError(408, `no body bytes for ${idleTimeoutMs} ms`, CLOSE_CONNECTION),
-          ),
-        Math.max(0, wait),
-      );
-    });
-    return Promise.race([reader.read(), timedOut]).finally(() => clearTimeout(timer));
+  const timedOut = new Promise<never>((_, reject) => {
+    const check = () => {
+      const now = Date.now();
+      if (now >= deadline)
+        reject(new ReceiverError(408, `body did not arrive within ${timeoutMs} ms`, CLOSE_CONNECTION));
+      else if (now - lastByte >= idleTimeoutMs)
+        reject(new ReceiverError(408, `no body bytes for ${idleTimeoutMs} ms`, CLOSE_CONNECTION));
+      else timer = setTimeout(check, Math.min(lastByte + idleTimeoutMs, deadline) - now);
+    };
+    timer = setTimeout(check, Math.min(idleTimeoutMs, timeoutMs));
+  });
+  timedOut.catch(() => {}); // raced below; not a rejection of its own once the body is read
+  const read = async () => {
+    const result = await Promise.race([reader.read(), timedOut]);
+    lastByte = Date.now();
+    return result;
   };
   try {
     for (;;) {
@@ -87,6 +92,7 @@ export async function readBody(request: Request, limit: number, options: ReadBod
     if (encoding !== 'identity') throw new ReceiverError(400, 'body is not valid gzip');
     throw error;
   } finally {
+    clearTimeout(timer);
     reader.releaseLock();
   }
   try {
