@@ -10,8 +10,8 @@ import { createQueueSink } from './sink';
 function setup(options: Partial<Omit<AppOptions, 'pipeline'>> & { pipeline?: PipelineOptions } = {}) {
   const written: string[] = [];
   const logs: string[] = [];
-  const sink = createQueueSink(async (text) => {
-    written.push(text);
+  const sink = createQueueSink(async (bytes) => {
+    written.push(new TextDecoder().decode(bytes));
   });
   const app = createApp({
     sink,
@@ -218,9 +218,9 @@ describe('bodies', () => {
     const app = createApp({
       pipeline: createPipeline(),
       logger: createLogger(() => {}, 'silent'),
-      sink: createQueueSink(async (text) => {
+      sink: createQueueSink(async (bytes) => {
         if (fail) throw new Error('EPIPE');
-        written.push(text);
+        written.push(new TextDecoder().decode(bytes));
       }),
     });
     const body = JSON.stringify({ items: [event()] });

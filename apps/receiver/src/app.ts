@@ -153,7 +153,7 @@ export function createApp(options: AppOptions): Hono {
     };
     admit(Number(request.headers.get('content-length')) || 0);
     try {
-      const text = await readBody(request, maxBodyBytes, {
+      const body = await readBody(request, maxBodyBytes, {
         onRead(bytes) {
           admit(bytes);
           held += bytes;
@@ -162,17 +162,17 @@ export function createApp(options: AppOptions): Hono {
         idleTimeoutMs: bodyIdleTimeoutMs,
         timeoutMs: bodyTimeoutMs,
       });
-      return await writeBatch(text, cluster);
+      return await writeBatch(body, cluster);
     } finally {
       inflightBytes -= held;
     }
   }
 
-  async function writeBatch(text: string, cluster: string | undefined): Promise<BatchResult> {
+  async function writeBatch(body: Uint8Array, cluster: string | undefined): Promise<BatchResult> {
     let payload: ReturnType<typeof parsePayload>;
     try {
       // Only the first few invalid items are logged; the rest are counted, not kept.
-      payload = parsePayload(text, { maxInvalidItems: INVALID_ITEMS_LOGGED });
+      payload = parsePayload(body, { maxInvalidItems: INVALID_ITEMS_LOGGED });
     } catch (error) {
       if (error instanceof PayloadError) throw new ReceiverError(400, error.message);
       throw error;

@@ -1,6 +1,6 @@
 /**
  * @module
- * Read a request body into a string under a byte limit, with web-standard streams only (so the
+ * Read a request body into one byte array under a byte limit, with web-standard streams only (so the
  * app runs on Node, Bun and edge runtimes alike). The limit counts decompressed bytes: a small
  * gzip body can expand a thousandfold.
  */
@@ -23,17 +23,19 @@ export interface ReadBodyOptions {
 }
 
 /**
+ * The bytes are not decoded: the parser validates them as UTF-8 and JSON in place.
+ *
  * @throws {ReceiverError} 413 past `limit`, 415 for an unsupported Content-Encoding, 400 for a
- *   body that is not valid gzip or not valid UTF-8, 408 for a body that stalls or is too slow.
+ *   body that is not valid gzip, 408 for a body that stalls or is too slow.
  */
-export async function readBody(request: Request, limit: number, options: ReadBodyOptions): Promise<string> {
+export async function readBody(request: Request, limit: number, options: ReadBodyOptions): Promise<Uint8Array> {
   const { onRead = () => {}, idleTimeoutMs, timeoutMs } = options;
   const encoding = request.headers.get('content-encoding')?.trim().toLowerCase() || 'identity';
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip')
     throw new ReceiverError(415, 'Content-Encoding must be gzip or identity');
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
   if (declared > limit) throw tooLarge(limit);
-  if (!request.body) return '';
+  if (!request.body) return new Uint8Array(0);
 
   const stream = encoding === 'identity' ? request.body : request.body.pipeThrough(new DecompressionStream('gzip'));
   // Size the buffer from Content-Length, so a large body is held once rather than as chunks plus
@@ -95,12 +97,7 @@ export async function readBody(request: Request, limit: number, options: ReadBod
     clearTimeout(timer);
     reader.releaseLock();
   }
-  try {
-    // fatal: invalid UTF-8 is rejected rather than silently replaced (RFC 8259 §8.1); the BOM is dropped.
-    return new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(0, length));
-  } catch {
-    throw new ReceiverError(400, 'body is not valid UTF-8');
-  }
+  return buffer.subarray(0, length);
 }
 
 function tooLarge(limit: number): ReceiverError {

@@ -29,7 +29,7 @@ interface BunServeOptions {
 }
 interface FileSink {
   /** A promise when the bytes had to wait (a stalled pipe); it rejects on EPIPE. */
-  write(chunk: string): number | Promise<number>;
+  write(chunk: string | Uint8Array): number | Promise<number>;
   flush(): number | Promise<number>;
 }
 interface BunGlobal {
@@ -52,9 +52,9 @@ export const bunRuntime: Runtime = {
   name: `bun ${Bun.version}`,
   createSink(onFatal) {
     const stdout = Bun.stdout.writer();
-    return createQueueSink(async function writeStdout(text) {
+    return createQueueSink(async function writeStdout(bytes) {
       try {
-        await stdout.write(text);
+        await stdout.write(bytes);
         await stdout.flush();
       } catch (error) {
         onFatal(error as Error);

@@ -5,8 +5,8 @@
  */
 
 export interface Sink {
-  /** Resolves once `text` is written (the write callback fired); rejects if it cannot be. */
-  write(text: string): Promise<void>;
+  /** Resolves once `bytes` are written (the write callback fired); rejects if they cannot be. */
+  write(bytes: Uint8Array): Promise<void>;
   /** Bytes accepted and not yet written: what backpressure is measured on. */
   readonly pendingBytes: number;
   /** Resolves when every write so far has completed (or failed). */
@@ -18,21 +18,21 @@ export interface Sink {
  * the runtime offers a promise per write (Bun) and in tests.
  *
  * @example
- * const sink = createQueueSink(async (text) => { await Bun.write(Bun.stdout, text); });
+ * const sink = createQueueSink(async (bytes) => { await Bun.write(Bun.stdout, bytes); });
  */
-export function createQueueSink(writeText: (text: string) => Promise<void>): Sink {
+export function createQueueSink(writeBytes: (bytes: Uint8Array) => Promise<void>): Sink {
   let tail: Promise<void> = Promise.resolve();
   let pending = 0;
   return {
-    write(text) {
-      pending += text.length;
-      const done = tail.then(() => writeText(text));
+    write(bytes) {
+      pending += bytes.length;
+      const done = tail.then(() => writeBytes(bytes));
       tail = done.then(
         () => undefined,
         () => undefined,
       );
       return done.finally(() => {
-        pending -= text.length;
+        pending -= bytes.length;
       });
     },
     get pendingBytes() {

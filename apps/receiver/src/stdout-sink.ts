@@ -26,7 +26,7 @@ function openStream(fd: number): Writable {
 /**
  * @example
  * const sink = createStdoutSink({ onFatal: () => shutdown(1) });
- * await sink.write('{"kind":"Event",…}\n'); // resolved: the bytes are with the OS
+ * await sink.write(new TextEncoder().encode('{"kind":"Event",…}\n')); // resolved: the bytes are with the OS
  */
 export function createStdoutSink(options: StdoutSinkOptions = {}): Sink {
   const stream = openStream(options.fd ?? 1);
@@ -40,10 +40,10 @@ export function createStdoutSink(options: StdoutSinkOptions = {}): Sink {
   stream.on('error', fail);
   stream.on('close', () => fail(new Error('stdout closed')));
   return {
-    write(text) {
+    write(bytes) {
       if (broken) return Promise.reject(broken);
       const written = new Promise<void>((resolve, reject) => {
-        stream.write(text, (error) => {
+        stream.write(bytes, (error) => {
           if (error) {
             fail(error);
             reject(error);

@@ -16,16 +16,17 @@ const eventWith = (pad: string) =>
   ).events[0] as AuditEvent;
 
 describe('createDedupe', () => {
-  it('tells apart long events that differ in one character anywhere, emoji at piece boundaries included', () => {
+  it('tells apart long events that differ in one byte anywhere, in the tail of 8-byte words included', () => {
     const dedupe = createDedupe(100);
     const base = 'x'.repeat(40_000);
-    // Text is hashed in pieces of 16384 characters from the event's start: put a surrogate pair
-    // across the first boundary, where splitting it would turn both halves into U+FFFD.
-    const probe = eventWith('');
-    const at = 16_384 - 1 - (probe.source.indexOf('/api?p=') + 7 - probe.start);
+    // Bytes are hashed as 32-bit words in pieces of 16384: differences at every offset of the
+    // last words, and characters of 2 to 4 bytes across the middle of the first piece boundary.
+    const at = 16_380;
     const variants = [
+      ...Array.from({ length: 9 }, (_, k) => `${base.slice(0, base.length - 1 - k)}y${'x'.repeat(k)}`),
+      `${base.slice(0, at)}é${base.slice(at + 1)}`,
+      `${base.slice(0, at)}€${base.slice(at + 1)}`,
       base,
-      `${base.slice(0, -1)}y`,
       `y${base.slice(1)}`,
       `${base.slice(0, at)}😀${base.slice(at + 2)}`,
       `${base.slice(0, at)}😁${base.slice(at + 2)}`,

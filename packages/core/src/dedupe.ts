@@ -33,7 +33,7 @@ export function createDedupe(capacity: number): Dedupe {
   const seedA = (Math.random() * 2 ** 32) >>> 0;
   const seedB = (Math.random() * 2 ** 32) >>> 0;
   const keyOf = (event: AuditEvent): number =>
-    hashText(event.source, event.start, event.end, event.apiVersion, seedA, seedB);
+    hashBytes(event.source, event.start, event.end, event.apiVersion, seedA, seedB);
   const keys = createKeySet(capacity);
   // Insertion order in a ring, so eviction is O(1). Keys are stored plus one, so 0 is empty.
   const ring = new Float64Array(capacity);
@@ -79,7 +79,7 @@ function createKeySet(capacity: number): KeySet {
   const mask = size - 1;
   const slots = new Float64Array(size);
   let count = 0;
-  // The key's upper 32 bits: the mixed first lane of hashText.
+  // The key's upper 32 bits: the mixed first lane of hashBytes.
   const home = (stored: number) => ((stored - 1) / 0x200000) & mask;
   /** The slot holding the key, or -1 - the empty slot where it would go. */
   const find = (key: number): number => {
@@ -119,61 +119,47 @@ function createKeySet(capacity: number): KeySet {
   };
 }
 
-/** The standard TextEncoder, typed here as the core is built without DOM types. */
-interface Utf8Encoder {
-  encodeInto(source: string, destination: Uint8Array): { read: number; written: number };
-}
-const TextEncoderClass = (globalThis as { TextEncoder?: new () => Utf8Encoder }).TextEncoder;
-/** Absent only where the runtime is bare ECMAScript; characters are then hashed one by one. */
-const encoder = typeof TextEncoderClass === 'function' ? new TextEncoderClass() : undefined;
-/** Characters encoded at a time: at most 3 bytes each, plus 8 bytes of zeros to fill the last words. */
+/** Bytes hashed at a time: copied to an aligned scratch buffer, so they can be read as 32-bit words. */
 const PIECE = 16_384;
-const bytes = new Uint8Array(PIECE * 3 + 8);
-const words = new Int32Array(bytes.buffer);
+const scratch = new Uint8Array(PIECE + 8);
+const words = new Int32Array(scratch.buffer);
 
 /**
- * Two 32-bit multiplicative hashes of the UTF-8 bytes of `text[start, end)` and of `apiVersion`,
- * four bytes at a time, joined into one 53-bit integer. The text is encoded piece by piece with
- * TextEncoder, several times faster than reading it a character at a time. (Unpaired surrogates,
- * which no decoded UTF-8 text holds, encode as U+FFFD, so they hash alike.)
+ * Two 32-bit multiplicative hashes of the bytes `b[start, end)` and of `apiVersion`, four bytes
+ * at a time, joined into one 53-bit integer.
  */
-function hashText(text: string, start: number, end: number, apiVersion: string, seedA: number, seedB: number): number {
+function hashBytes(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  apiVersion: string,
+  seedA: number,
+  seedB: number,
+): number {
   let a = seedA ^ 0x811c9dc5;
-  let b = seedB ^ 0x9e3779b9;
+  let h = seedB ^ 0x9e3779b9;
   for (let i = 0; i < apiVersion.length; i++) a = Math.imul(a ^ apiVersion.charCodeAt(i), 0x01000193);
-  if (encoder === undefined) {
-    let i = start;
-    for (; i + 1 < end; i += 2) {
-      a = Math.imul(a ^ text.charCodeAt(i), 0x01000193);
-      b = Math.imul(b ^ text.charCodeAt(i + 1), 0x5bd1e995);
-    }
-    if (i < end) a = Math.imul(a ^ text.charCodeAt(i), 0x01000193);
-    b = Math.imul(b ^ (end - start), 0x5bd1e995);
-  }
-  for (let at = start; encoder !== undefined && at < end; ) {
-    let stop = Math.min(end, at + PIECE);
-    // Never split a surrogate pair between two pieces (each half would encode as U+FFFD).
-    if (stop < end && (text.charCodeAt(stop - 1) & 0xfc00) === 0xd800) stop--;
-    const { written } = encoder.encodeInto(text.slice(at, stop), bytes);
-    for (let i = written; i < written + 8; i++) bytes[i] = 0;
-    const n = (written + 3) >> 2;
+  for (let at = start; at < end; at += PIECE) {
+    const length = Math.min(PIECE, end - at);
+    scratch.set(b.subarray(at, at + length));
+    for (let i = length; i < length + 8; i++) scratch[i] = 0;
+    const n = (length + 3) >> 2;
     let i = 0;
     for (; i + 1 < n; i += 2) {
       a = Math.imul(a ^ (words[i] as number), 0x01000193);
-      b = Math.imul(b ^ (words[i + 1] as number), 0x5bd1e995);
+      h = Math.imul(h ^ (words[i + 1] as number), 0x5bd1e995);
     }
     if (i < n) a = Math.imul(a ^ (words[i] as number), 0x01000193);
-    // The piece's length, so that trailing zero bytes and piece boundaries count.
-    b = Math.imul(b ^ written, 0x5bd1e995);
-    at = stop;
+    // The piece's length, so that trailing zero bytes count.
+    h = Math.imul(h ^ length, 0x5bd1e995);
   }
   // Final mixing (MurmurHash3's), so that every input bit reaches the bits kept.
-  a ^= b;
+  a ^= h;
   a ^= a >>> 16;
   a = Math.imul(a, 0x85ebca6b);
   a ^= a >>> 13;
-  b ^= b >>> 15;
-  b = Math.imul(b, 0xc2b2ae35);
-  b ^= b >>> 16;
-  return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (a >>> 0) * 0x200000 + ((h >>> 0) & 0x1fffff);
 }

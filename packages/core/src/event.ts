@@ -1,9 +1,10 @@
 /**
  * @module
- * An audit event as received: its source text, where each top-level field stands in it, and the
- * changes the pipeline has made. Fields are decoded on demand; the text is only rewritten where a
- * step changed something, so everything else is written out byte for byte.
+ * An audit event as received: the bytes of the body it came in, where each top-level field stands
+ * in them, and the changes the pipeline has made. Fields are decoded on demand; the text is only
+ * rewritten where a step changed something, so everything else is written out byte for byte.
  */
+import { decodeBytes, indexOfAscii } from './internal/json-bytes';
 import { decodeString, type Member, minify } from './internal/json-scan';
 import type { Level, Stage } from './schema';
 
@@ -18,14 +19,17 @@ export class AuditEvent {
   #overrides: Map<string, Override> | undefined;
   /** Fields added after the received ones, in order. */
   #added: [key: string, raw: string][] | undefined;
+  #auditID: string | undefined;
+  #verb: string | undefined;
+  #requestURI: string | undefined;
 
   constructor(
-    /** The whole body the event came in. */
-    readonly source: string,
-    /** Where the event's object starts and ends in `source`. */
+    /** The UTF-8 bytes of the whole body the event came in (shared by its events; never changed). */
+    readonly source: Uint8Array,
+    /** Where the event's object starts and ends in `source`, in bytes. */
     readonly start: number,
     readonly end: number,
-    /** Top-level fields in the order received. */
+    /** Top-level fields in the order received, at byte offsets of `source`. */
     readonly members: readonly Member[],
     /** False when the source has whitespace between tokens, which the line must not carry. */
     readonly compact: boolean,
@@ -33,12 +37,36 @@ export class AuditEvent {
     public apiVersion: string,
     /** True when the event carries its own `kind` or `apiVersion` (they are written first instead). */
     readonly typed: boolean,
-    readonly auditID: string,
     readonly stage: Stage,
     public level: Level,
-    readonly verb: string,
-    public requestURI: string,
   ) {}
+
+  /** The auditID, decoded when first read (parsing checked that it is a string). */
+  get auditID(): string {
+    this.#auditID ??= this.#string('auditID');
+    return this.#auditID;
+  }
+
+  get verb(): string {
+    this.#verb ??= this.#string('verb');
+    return this.#verb;
+  }
+
+  /** The request URI; a step that changes it (exec command masking) sets it here and with `set`. */
+  get requestURI(): string {
+    this.#requestURI ??= this.#string('requestURI');
+    return this.#requestURI;
+  }
+
+  set requestURI(value: string) {
+    this.#requestURI = value;
+  }
+
+  /** A required string field as received. */
+  #string(key: string): string {
+    const m = this.member(key) as Member;
+    return decodeString(decodeBytes(this.source, m.valueStart, m.valueEnd));
+  }
 
   /** The last member named `key` (JSON.parse keeps the last of duplicate keys too). */
   member(key: string): Member | undefined {
@@ -65,8 +93,15 @@ export class AuditEvent {
   raw(key: string): string | undefined {
     if (this.#overrides?.has(key)) return this.#overrides.get(key);
     const m = this.member(key);
-    if (m) return this.source.slice(m.valueStart, m.valueEnd);
+    if (m) return decodeBytes(this.source, m.valueStart, m.valueEnd);
     return this.#added?.find(([k]) => k === key)?.[1];
+  }
+
+  /** True when the field's current raw JSON text holds the ASCII `text`; searched in place, not decoded. */
+  rawIncludes(key: string, text: string): boolean {
+    const m = this.#overrides?.has(key) ? undefined : this.member(key);
+    if (!m) return this.raw(key)?.includes(text) ?? false;
+    return indexOfAscii(this.source, text, m.valueStart, m.valueEnd) !== -1;
   }
 
   /** Like `raw`, but without whitespace between tokens even when the event arrived pretty-printed. */

@@ -7,7 +7,17 @@
  */
 import { PayloadError } from './errors';
 import { AuditEvent } from './event';
-import { decodeString, JsonScanner, JsonSyntaxError, MAX_DEPTH, type Member, skipWs } from './internal/json-scan';
+import {
+  ByteScanner,
+  bytesEqual,
+  decodeBytes,
+  isValidUtf8,
+  skipWsBytes as skipWs,
+  stringAt,
+  Utf8Error,
+  utf8Encoder,
+} from './internal/json-bytes';
+import { JsonSyntaxError, MAX_DEPTH, type Member } from './internal/json-scan';
 import { AUDIT_API_VERSIONS, Event, LEVELS, type Level, STAGES, type Stage } from './schema';
 
 /** The apiVersion of events that name none, in a list that names none. */
@@ -54,9 +64,9 @@ class InvalidItems {
   items: InvalidItem[] = [];
   count = 0;
   constructor(readonly max: number) {}
-  /** The item `s[start, end)` at `index`. */
-  add(index: number, reason: string, s: string, start: number, end: number): void {
-    if (this.count++ < this.max) this.items.push({ index, reason, raw: s.slice(start, end) });
+  /** The item `b[start, end)` at `index`. */
+  add(index: number, reason: string, b: Uint8Array, start: number, end: number): void {
+    if (this.count++ < this.max) this.items.push({ index, reason, raw: decodeBytes(b, start, end) });
   }
   clear(): void {
     this.items = [];
@@ -108,27 +118,30 @@ function typeOf(c: number): number {
 }
 
 /**
- * Parse a webhook body (or any text holding an EventList, an Event or an array of events).
+ * Parse a webhook body (or any text holding an EventList, an Event or an array of events): the
+ * bytes as received, or text. Bytes are parsed in place, never decoded as a whole; events keep
+ * them (see {@link AuditEvent.source}), so that an unchanged event is written out as a copy of its
+ * own bytes.
  *
- * @throws {PayloadError} when the text is not JSON or not one of the three shapes.
+ * @throws {PayloadError} when the body is not UTF-8, not JSON or not one of the three shapes.
  * @example
- * const { events, invalid } = parsePayload(await request.text());
+ * const { events, invalid } = parsePayload(new Uint8Array(await request.arrayBuffer()));
  * for (const event of events) console.log(event.auditID, event.verb, event.requestURI);
  */
-export function parsePayload(text: string, options: ParseOptions = {}): ParsedPayload {
+export function parsePayload(body: string | Uint8Array, options: ParseOptions = {}): ParsedPayload {
   const defaultApiVersion = options.defaultApiVersion ?? DEFAULT_API_VERSION;
   const maxInvalidItems = options.maxInvalidItems ?? Number.POSITIVE_INFINITY;
+  const b = typeof body === 'string' ? utf8Encoder.encode(body) : body;
   try {
+    const sc = new ByteScanner();
     // RFC 8259 §8.1: a parser may ignore a leading byte order mark.
-    const s = text;
-    const sc = JsonScanner.forDocument(s);
-    let i = skipWs(s, s.charCodeAt(0) === 0xfeff ? 1 : 0);
-    const c = s.charCodeAt(i);
+    let i = skipWs(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
+    const c = b[i];
     let result: ParsedPayload;
     if (c === 91) {
       const events: AuditEvent[] = [];
       const invalid = new InvalidItems(maxInvalidItems);
-      i = scanItems(sc, s, i, 0, defaultApiVersion, events, invalid);
+      i = scanItems(sc, b, i, 0, defaultApiVersion, events, invalid);
       result = {
         shape: 'array',
         apiVersion: defaultApiVersion,
@@ -140,7 +153,7 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
     } else if (c === 123) {
       // An object is a list or a single event; a log line (kind Event first) or an untyped event
       // is scanned once as an event, and only falls back to the list scan when it is not one.
-      const single = looksLikeEvent(s, i) ? scanEvent(sc, s, i, 0, defaultApiVersion) : undefined;
+      const single = looksLikeEvent(b, i) ? scanEvent(sc, b, i, 0, defaultApiVersion) : undefined;
       if (single?.event) {
         i = single.end;
         result = {
@@ -152,102 +165,118 @@ export function parsePayload(text: string, options: ParseOptions = {}): ParsedPa
           received: 1,
         };
       } else {
-        const scanned = scanTopObject(sc, s, i, defaultApiVersion, maxInvalidItems);
+        const scanned = scanTopObject(sc, b, i, defaultApiVersion, maxInvalidItems);
         i = scanned.end;
         result = scanned.result;
       }
-    } else if (i >= s.length) {
+    } else if (i >= b.length) {
       throw new PayloadError('body is empty');
     } else {
-      sc.skipValue(s, i);
+      sc.skipValue(b, i);
       throw new PayloadError('body must be an EventList, an Event or an array of events');
     }
-    if (skipWs(s, i) < s.length) throw new JsonSyntaxError('unexpected data after the JSON value', skipWs(s, i));
+    if (skipWs(b, i) < b.length) throw new JsonSyntaxError('unexpected data after the JSON value', skipWs(b, i));
     return result;
   } catch (error) {
-    if (error instanceof JsonSyntaxError) throw new PayloadError(`body is not valid JSON: ${error.message}`);
+    if (error instanceof JsonSyntaxError) {
+      // UTF-8 is checked as strings are scanned; a byte past ASCII elsewhere is a JSON error
+      // unless it is not UTF-8 either, which is then the clearer thing to say.
+      if (error instanceof Utf8Error || !isValidUtf8(b)) throw new PayloadError('body is not valid UTF-8');
+      throw new PayloadError(`body is not valid JSON: ${error.message}`);
+    }
     throw error;
   }
 }
 
 /** True when the object at `start` opens like an event rather than a list: its first key is not `items`, `metadata` or `apiVersion`, and if it is `kind`, the kind is `Event`. */
-function looksLikeEvent(s: string, start: number): boolean {
-  const i = skipWs(s, start + 1);
-  if (s.charCodeAt(i) !== 34) return false;
-  for (const key of ['"items"', '"metadata"', '"apiVersion"']) if (s.startsWith(key, i)) return false;
-  if (!s.startsWith('"kind"', i)) return true;
-  const colon = skipWs(s, i + 6);
-  return s.charCodeAt(colon) === 58 && s.startsWith('"Event"', skipWs(s, colon + 1));
+function looksLikeEvent(b: Uint8Array, start: number): boolean {
+  const i = skipWs(b, start + 1);
+  if (b[i] !== 34) return false;
+  for (const key of ['"items"', '"metadata"', '"apiVersion"']) if (bytesEqual(b, i, key)) return false;
+  if (!bytesEqual(b, i, '"kind"')) return true;
+  const colon = skipWs(b, i + 6);
+  return b[colon] === 58 && bytesEqual(b, skipWs(b, colon + 1), '"Event"');
 }
 
 function scanItems(
-  sc: JsonScanner,
-  s: string,
+  sc: ByteScanner,
+  b: Uint8Array,
   i: number,
   depth: number,
   listApiVersion: string,
   events: AuditEvent[],
   invalid: InvalidItems,
 ): number {
-  i = skipWs(s, i + 1);
-  if (s.charCodeAt(i) === 93) return i + 1;
+  i = skipWs(b, i + 1);
+  if (b[i] === 93) return i + 1;
   for (let index = 0; ; index++) {
     const start = i;
-    if (s.charCodeAt(i) === 123) {
-      const item = scanEvent(sc, s, i, depth + 1, listApiVersion);
+    if (b[i] === 123) {
+      const item = scanEvent(sc, b, i, depth + 1, listApiVersion);
       i = item.end;
       if (item.event) events.push(item.event);
-      else invalid.add(index, item.reason, s, start, i);
+      else invalid.add(index, item.reason, b, start, i);
     } else {
-      i = sc.skipValue(s, i, depth + 1);
-      invalid.add(index, 'not an object', s, start, i);
+      i = sc.skipValue(b, i, depth + 1);
+      invalid.add(index, 'not an object', b, start, i);
     }
-    i = skipWs(s, i);
-    const c = s.charCodeAt(i);
-    if (c === 44) i = skipWs(s, i + 1);
+    i = skipWs(b, i);
+    const c = b[i];
+    if (c === 44) i = skipWs(b, i + 1);
     else if (c === 93) return i + 1;
-    else throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'unexpected character', i);
+    else throw new JsonSyntaxError(i >= b.length ? 'unexpected end of input' : 'unexpected character', i);
   }
 }
 
 function scanTopObject(
-  sc: JsonScanner,
-  s: string,
+  sc: ByteScanner,
+  b: Uint8Array,
   start: number,
   defaultApiVersion: string,
   maxInvalidItems: number,
 ): { end: number; result: ParsedPayload } {
   const events: AuditEvent[] = [];
   const invalid = new InvalidItems(maxInvalidItems);
-  let kindRaw: string | undefined;
-  let apiVersionRaw: string | undefined;
+  let kindRaw: [number, number] | undefined;
+  let apiVersionRaw: [number, number] | undefined;
   let hasItems = false;
   let itemsType = 0;
   // Items are scanned before the list's apiVersion may be known (keys can come in any order), so
   // they get a placeholder that is resolved below.
-  const end = sc.scanObject(s, start, 0, (key, _keyStart, valueStart) => {
-    const c = s.charCodeAt(valueStart);
-    if (key === 'items') {
-      hasItems = true;
-      itemsType = typeOf(c);
-      if (c === 91) {
+  let i = skipWs(b, start + 1);
+  let end: number;
+  if (b[i] === 125) end = i + 1;
+  else
+    for (;;) {
+      if (b[i] !== 34) throw new JsonSyntaxError(i >= b.length ? 'unexpected end of input' : 'expected a key', i);
+      const keyEnd = sc.skipString(b, i);
+      const key = stringAt(b, i, keyEnd, sc.escaped);
+      i = skipWs(b, keyEnd);
+      if (b[i] !== 58) throw new JsonSyntaxError("expected ':'", i);
+      const valueStart = skipWs(b, i + 1);
+      const c = b[valueStart] as number;
+      let valueEnd: number;
+      if (key === 'items') {
+        hasItems = true;
+        itemsType = typeOf(c);
         events.length = 0;
         invalid.clear();
-        return scanItems(sc, s, valueStart, 1, '', events, invalid);
+        valueEnd = c === 91 ? scanItems(sc, b, valueStart, 1, '', events, invalid) : sc.skipValue(b, valueStart, 1);
+      } else {
+        valueEnd = sc.skipValue(b, valueStart, 1);
+        if (key === 'kind') kindRaw = [valueStart, valueEnd];
+        else if (key === 'apiVersion') apiVersionRaw = [valueStart, valueEnd];
       }
-      return -1;
+      i = skipWs(b, valueEnd);
+      if (b[i] === 44) i = skipWs(b, i + 1);
+      else if (b[i] === 125) {
+        end = i + 1;
+        break;
+      } else throw new JsonSyntaxError(i >= b.length ? 'unexpected end of input' : 'unexpected character', i);
     }
-    if (key === 'kind' || key === 'apiVersion') {
-      const valueEnd = sc.skipValue(s, valueStart, 1);
-      const raw = s.slice(valueStart, valueEnd);
-      if (key === 'kind') kindRaw = raw;
-      else apiVersionRaw = raw;
-      return valueEnd;
-    }
-    return -1;
-  });
 
-  const kind = kindRaw === undefined ? undefined : kindRaw.charCodeAt(0) === 34 ? decodeString(kindRaw) : null;
+  const stringOf = (raw: [number, number]) => (b[raw[0]] === 34 ? decodeString(b, raw[0], raw[1]) : null);
+  const kind = kindRaw === undefined ? undefined : stringOf(kindRaw);
   if (kind === null) throw new PayloadError('kind must be a string');
   const isList = kind === 'EventList' || (kind === undefined && hasItems);
   if (isList) {
@@ -257,7 +286,7 @@ function scanTopObject(
     }
     let apiVersion = defaultApiVersion;
     if (apiVersionRaw !== undefined) {
-      apiVersion = apiVersionRaw.charCodeAt(0) === 34 ? decodeString(apiVersionRaw) : '';
+      apiVersion = stringOf(apiVersionRaw) ?? '';
       if (!apiVersions.has(apiVersion))
         throw new PayloadError(`EventList apiVersion must be one of ${AUDIT_API_VERSIONS.join(', ')}`);
     }
@@ -275,7 +304,7 @@ function scanTopObject(
     };
   }
   if (kind !== undefined && kind !== 'Event') throw new PayloadError('kind must be EventList or Event');
-  const item = scanEvent(sc, s, start, 0, defaultApiVersion);
+  const item = scanEvent(sc, b, start, 0, defaultApiVersion);
   if (!item.event) throw new PayloadError(`invalid audit event: ${item.reason}`);
   return {
     end,
@@ -294,7 +323,7 @@ type Scanned =
   | { end: number; event: AuditEvent; reason?: undefined }
   | { end: number; event?: undefined; reason: string };
 
-/** The Event schema's field names by length, so a key can be matched in place instead of sliced out. */
+/** The Event schema's field names by length, so a key can be matched in place instead of decoded. */
 const KEYS_BY_LENGTH: readonly (readonly string[])[] = (() => {
   const names = Object.keys(Event.shape);
   const byLength: string[][] = [];
@@ -306,82 +335,93 @@ const KEYS_BY_LENGTH: readonly (readonly string[])[] = (() => {
   return byLength;
 })();
 
-/** The unescaped key token from `start` (its quote) to `end`: a shared literal when it is a known field. */
-function knownKey(s: string, start: number, end: number): string {
+/** The key token from `start` (its quote) to `end`, without escapes: a shared literal when it is a known field. */
+function knownKey(b: Uint8Array, start: number, end: number): string {
   const candidates = KEYS_BY_LENGTH[end - start - 2];
-  if (candidates) for (const name of candidates) if (s.startsWith(name, start + 1)) return name;
-  return s.slice(start + 1, end - 1);
+  if (candidates) for (const name of candidates) if (bytesEqual(b, start + 1, name)) return name;
+  return decodeBytes(b, start + 1, end - 1);
 }
 
 /** The string token at `start` if it is one of `tokens` (returned as the interned literal). */
-function tokenAt<T extends string>(s: string, start: number, end: number, tokens: readonly T[]): T | undefined {
+function tokenAt<T extends string>(b: Uint8Array, start: number, end: number, tokens: readonly T[]): T | undefined {
   for (const token of tokens) {
-    if (end - start === token.length + 2 && s.startsWith(token, start + 1)) return token;
+    if (end - start === token.length + 2 && bytesEqual(b, start + 1, token)) return token;
   }
   return undefined;
 }
 
+/** A string token decoded, whether it has escapes or not. */
+function decodeString(b: Uint8Array, start: number, end: number): string {
+  return stringAt(b, start, end, b.subarray(start, end).includes(92));
+}
+
 /**
  * Scan the object at `start` as an audit event; `end` is valid either way. This is the hot
- * loop of the receiver, so it scans members inline and decodes only the fields it must check.
+ * loop of the receiver, so it scans members inline and decodes no string but a typed event's
+ * apiVersion: the rest is decoded when a step reads it.
  */
-function scanEvent(sc: JsonScanner, s: string, start: number, depth: number, listApiVersion: string): Scanned {
+function scanEvent(sc: ByteScanner, b: Uint8Array, start: number, depth: number, listApiVersion: string): Scanned {
   if (depth >= MAX_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_DEPTH}`, start);
   const members: Member[] = [];
   let problem: string | undefined;
-  let auditID: string | undefined;
+  // Which of the required strings were met (auditID, verb, requestURI).
+  let required = 0;
   let stage: Stage | undefined;
   let level: Level | undefined;
-  let verb: string | undefined;
-  let requestURI: string | undefined;
-  let kind: string | undefined;
+  let kindOk = true;
+  let typed = false;
   let apiVersion: string | undefined;
   const whitespaceBefore = sc.whitespaceRuns;
   let i = start + 1;
-  if (s.charCodeAt(i) <= 32) i = sc.skipWs(s, i);
+  if ((b[i] as number) <= 32) i = sc.skipWs(b, i);
   let end: number;
-  if (s.charCodeAt(i) === 125) end = i + 1;
+  if (b[i] === 125) end = i + 1;
   else {
     for (;;) {
-      if (s.charCodeAt(i) !== 34)
-        throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'expected a key', i);
+      if (b[i] !== 34) throw new JsonSyntaxError(i >= b.length ? 'unexpected end of input' : 'expected a key', i);
       const keyStart = i;
-      const keyEnd = sc.skipString(s, i);
-      const key = sc.escaped ? sc.lastString(s, keyStart, keyEnd) : knownKey(s, keyStart, keyEnd);
+      const keyEnd = sc.skipString(b, i);
+      const key = sc.escaped ? stringAt(b, keyStart, keyEnd, true) : knownKey(b, keyStart, keyEnd);
       i = keyEnd;
-      if (s.charCodeAt(i) <= 32) i = sc.skipWs(s, i);
-      if (s.charCodeAt(i) !== 58) throw new JsonSyntaxError("expected ':'", i);
+      if ((b[i] as number) <= 32) i = sc.skipWs(b, i);
+      if (b[i] !== 58) throw new JsonSyntaxError("expected ':'", i);
       let valueStart = i + 1;
-      if (s.charCodeAt(valueStart) <= 32) valueStart = sc.skipWs(s, valueStart);
-      const c = s.charCodeAt(valueStart);
-      // For a string, sc.escaped is now the value's: lastString below reads it.
-      const valueEnd = c === 34 ? sc.skipString(s, valueStart) : sc.skipValue(s, valueStart, depth + 1);
+      if ((b[valueStart] as number) <= 32) valueStart = sc.skipWs(b, valueStart);
+      const c = b[valueStart] as number;
+      // For a string, sc.escaped is now the value's.
+      const valueEnd = c === 34 ? sc.skipString(b, valueStart) : sc.skipValue(b, valueStart, depth + 1);
       members.push({ key, keyStart, valueStart, valueEnd });
       if (problem === undefined) {
         switch (key) {
           case 'auditID':
           case 'verb':
           case 'requestURI':
-          case 'kind':
-          case 'apiVersion': {
             if (c !== 34) problem = `${key} must be a string`;
-            else {
-              const value = sc.lastString(s, valueStart, valueEnd);
-              if (key === 'auditID') auditID = value;
-              else if (key === 'verb') verb = value;
-              else if (key === 'requestURI') requestURI = value;
-              else if (key === 'kind') kind = value;
-              else apiVersion = value;
-            }
+            else required |= key === 'auditID' ? 1 : key === 'verb' ? 2 : 4;
             break;
-          }
+          case 'kind':
+            typed = true;
+            if (c !== 34) problem = 'kind must be a string';
+            else
+              kindOk = sc.escaped
+                ? stringAt(b, valueStart, valueEnd, true) === 'Event'
+                : bytesEqual(b, valueStart, '"Event"') && valueEnd - valueStart === 7;
+            break;
+          case 'apiVersion':
+            typed = true;
+            if (c !== 34) problem = 'apiVersion must be a string';
+            else
+              apiVersion =
+                (!sc.escaped && tokenAt(b, valueStart, valueEnd, AUDIT_API_VERSIONS)) ||
+                stringAt(b, valueStart, valueEnd, sc.escaped);
+            break;
           case 'stage':
-            stage = c === 34 ? tokenAt(s, valueStart, valueEnd, STAGES) : undefined;
+            stage = c === 34 ? tokenAt(b, valueStart, valueEnd, STAGES) : undefined;
             if (stage === undefined)
               problem = c === 34 ? `stage must be one of ${STAGES.join(', ')}` : 'stage must be a string';
             break;
           case 'level':
-            level = c === 34 ? tokenAt(s, valueStart, valueEnd, LEVELS) : undefined;
+            level = c === 34 ? tokenAt(b, valueStart, valueEnd, LEVELS) : undefined;
             if (level === undefined)
               problem = c === 34 ? `level must be one of ${LEVELS.join(', ')}` : 'level must be a string';
             break;
@@ -392,39 +432,25 @@ function scanEvent(sc: JsonScanner, s: string, start: number, depth: number, lis
         }
       }
       i = valueEnd;
-      if (s.charCodeAt(i) <= 32) i = sc.skipWs(s, i);
-      const d = s.charCodeAt(i);
+      if ((b[i] as number) <= 32) i = sc.skipWs(b, i);
+      const d = b[i];
       if (d === 44) {
         i = i + 1;
-        if (s.charCodeAt(i) <= 32) i = sc.skipWs(s, i);
+        if ((b[i] as number) <= 32) i = sc.skipWs(b, i);
       } else if (d === 125) {
         end = i + 1;
         break;
-      } else throw new JsonSyntaxError(i >= s.length ? 'unexpected end of input' : 'unexpected character', i);
+      } else throw new JsonSyntaxError(i >= b.length ? 'unexpected end of input' : 'unexpected character', i);
     }
   }
   const compact = sc.whitespaceRuns === whitespaceBefore;
   if (problem !== undefined) return { end, reason: problem };
-  if (auditID === undefined) return { end, reason: 'missing auditID' };
+  if (!(required & 1)) return { end, reason: 'missing auditID' };
   if (stage === undefined) return { end, reason: 'missing stage' };
   if (level === undefined) return { end, reason: 'missing level' };
-  if (verb === undefined) return { end, reason: 'missing verb' };
-  if (requestURI === undefined) return { end, reason: 'missing requestURI' };
-  if (kind !== undefined && kind !== 'Event') return { end, reason: 'kind must be Event' };
-  const typed = kind !== undefined || apiVersion !== undefined;
-  const event = new AuditEvent(
-    s,
-    start,
-    end,
-    members,
-    compact,
-    apiVersion ?? listApiVersion,
-    typed,
-    auditID,
-    stage,
-    level,
-    verb,
-    requestURI,
-  );
+  if (!(required & 2)) return { end, reason: 'missing verb' };
+  if (!(required & 4)) return { end, reason: 'missing requestURI' };
+  if (!kindOk) return { end, reason: 'kind must be Event' };
+  const event = new AuditEvent(b, start, end, members, compact, apiVersion ?? listApiVersion, typed, stage, level);
   return { end, event };
 }

@@ -9,12 +9,13 @@
 import { createDedupe, type Dedupe } from './dedupe';
 import type { AuditEvent } from './event';
 import { createEventChecker, type EventChecker } from './internal/event-policy';
+import { decodeBytes, utf8Encoder } from './internal/json-bytes';
 import { KEEP, memberString, rewriteArray, rewriteObject, withStrings } from './internal/raw-edit';
 import type { ParsedPayload } from './parse';
 import { createPolicyChecker } from './policy';
 import { createRedactor, PATCH_ANNOTATION_PREFIX, REDACTED_ANNOTATION, type Redactor } from './redact';
 import type { Level, Policy } from './schema';
-import { prefixOf, serializeEvent } from './serialize';
+import { LineWriter, prefixOf, serializeEvent } from './serialize';
 import { cutDown, dropBodies, exceeds, MIN_MAX_EVENT_BYTES } from './truncate';
 
 /** The annotation naming the cluster an event came from (the `cluster` option). */
@@ -23,8 +24,8 @@ export const CLUSTER_ANNOTATION = 'kube-audit/cluster';
 export const DEFAULT_MAX_EVENT_BYTES = 262_144;
 /** The default number of recent events the dedupe step remembers. */
 export const DEFAULT_DEDUPE_CACHE_SIZE = 10_000;
-/** Characters per piece of `BatchResult.chunks`. */
-const CHUNK_LENGTH = 1 << 20;
+/** Bytes per piece of `BatchResult.chunks`. */
+const CHUNK_BYTES = 1 << 20;
 
 /** Options of {@link createPipeline}, compiled once. */
 export interface PipelineOptions {
@@ -50,13 +51,13 @@ export interface BatchContext {
 
 /** The lines and the counts of one batch. */
 export interface BatchResult {
-  /** The lines, each `\n`-terminated, ready for one write; `''` when there are none. */
-  readonly lines: string;
   /**
-   * The same lines in pieces of about 1 MiB (whole lines each), for writing a large batch piece
-   * by piece: one string of it all would be copied whole, twice, on its way to the output.
+   * The lines as UTF-8 bytes, each `\n`-terminated, in pieces of about 1 MiB (whole lines each):
+   * what to write, piece by piece.
    */
-  readonly chunks: readonly string[];
+  readonly chunks: readonly Uint8Array[];
+  /** The same lines as one string (decoded when read); `''` when there are none. */
+  readonly lines: string;
   readonly received: number;
   readonly written: number;
   readonly dropped: { readonly policy: number; readonly duplicate: number };
@@ -111,14 +112,20 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
       const invalidCount = payload.invalidCount ?? payload.invalid?.length ?? 0;
       const clusterAnnotation = cluster ? { [CLUSTER_ANNOTATION]: cluster } : undefined;
       const written: AuditEvent[] = [];
-      const chunks: string[] = [];
-      let chunk = '';
+      const events = payload.events;
+      // The first piece sized for the batch (an unchanged event's line is its bytes plus the prefix).
+      const first = events[0];
+      const last = events[events.length - 1];
+      const out = new LineWriter(
+        CHUNK_BYTES,
+        first && last && first.source === last.source ? last.end - first.start + events.length * 64 : CHUNK_BYTES,
+      );
       let policyDropped = 0;
       let duplicates = 0;
       let truncated = 0;
       let cut = 0;
       let redacted = 0;
-      for (const event of payload.events) {
+      for (const event of events) {
         if (checker && !applyPolicy(checker, event)) {
           policyDropped++;
           continue;
@@ -135,33 +142,35 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
         if (wasRedacted) redacted++;
         if (clusterAnnotation)
           event.set('annotations', withStrings(event.compactRaw('annotations'), clusterAnnotation));
-        let line = serializeEvent(event);
+        written.push(event);
+        // An unchanged event that fits is copied from the bytes it came in.
+        const length = out.copyLength(event);
+        if (length >= 0 && (maxEventBytes === 0 || length <= maxEventBytes)) {
+          out.copy(event, length);
+          continue;
+        }
+        let line = utf8Encoder.encode(serializeEvent(event));
         if (exceeds(line, maxEventBytes)) {
           truncated++;
           // Bodies are dropped only at level Request and above, as upstream (truncate.go).
           if (rank[event.level] >= rank.Request) {
             dropBodies(event);
-            line = serializeEvent(event);
+            line = utf8Encoder.encode(serializeEvent(event));
           }
           if (exceeds(line, maxEventBytes)) {
             cut++;
-            line = cutDown(event, prefixOf(event.apiVersion), maxEventBytes);
+            line = utf8Encoder.encode(cutDown(event, prefixOf(event.apiVersion), maxEventBytes));
           }
         }
-        chunk += `${line}\n`;
-        if (chunk.length >= CHUNK_LENGTH) {
-          chunks.push(chunk);
-          chunk = '';
-        }
-        written.push(event);
+        out.line(line);
       }
-      if (chunk !== '') chunks.push(chunk);
+      const chunks = out.finish();
       return {
-        get lines() {
-          return chunks.join('');
-        },
         chunks,
-        received: payload.events.length + invalidCount,
+        get lines() {
+          return chunks.map(decodeLines).join('');
+        },
+        received: events.length + invalidCount,
         written: written.length,
         dropped: { policy: policyDropped, duplicate: duplicates },
         invalid: invalidCount,
@@ -175,6 +184,10 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
       dedupe?.forget(result.events);
     },
   };
+}
+
+function decodeLines(chunk: Uint8Array): string {
+  return decodeBytes(chunk, 0, chunk.length);
 }
 
 /** Apply a policy decision; false when the event is to be dropped. It can only lower detail. */
@@ -208,7 +221,7 @@ function applyPolicy(checker: EventChecker, event: AuditEvent): boolean {
  * pkg/admission/plugin/webhook/mutating/dispatcher.go): it is part of the request body.
  */
 function dropPatchAnnotations(event: AuditEvent): void {
-  if (!event.raw('annotations')?.includes(PATCH_ANNOTATION_PREFIX)) return;
+  if (!event.rawIncludes('annotations', PATCH_ANNOTATION_PREFIX)) return;
   const annotations = event.compactRaw('annotations') as string;
   event.set(
     'annotations',

@@ -33,8 +33,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   return function redactEvent(event) {
     let changed = false;
     // A parameter name reads `command` only if it is spelled so or percent-encoded.
-    const uri = event.requestURI;
-    if (options.execCommands && uri.includes('?') && (uri.includes('command') || uri.includes('%'))) {
+    const uri = options.execCommands ? event.requestURI : '';
+    if (uri.includes('?') && (uri.includes('command') || uri.includes('%'))) {
       const ref = event.raw('objectRef');
       const subresource = ref?.charCodeAt(0) === 123 ? memberString(ref, 'subresource') : undefined;
       const masked = maskCommands(uri, subresource === 'exec' || subresource === 'attach');
@@ -46,7 +46,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     }
     const request = event.compactRaw('requestObject');
     const response = event.compactRaw('responseObject');
-    const hasPatchAnnotation = event.raw('annotations')?.includes(PATCH_ANNOTATION_PREFIX) ?? false;
+    const hasPatchAnnotation = event.rawIncludes('annotations', PATCH_ANNOTATION_PREFIX);
     if (request === undefined && response === undefined && !hasPatchAnnotation) return changed;
     const target = targetOf(event);
     for (const [key, raw] of [

@@ -37,10 +37,9 @@ export function utf8Length(s: string): number {
   return n;
 }
 
-/** True when `line` and its newline are longer than `max` bytes (`size > max`); cheap for a short line. */
-export function exceeds(line: string, max: number): boolean {
-  if (max <= 0 || line.length * 3 + 1 <= max) return false;
-  return line.length + 1 > max || utf8Length(line) + 1 > max;
+/** True when the line's bytes and its newline are longer than `max` (`size > max`); never with max 0. */
+export function exceeds(line: Uint8Array, max: number): boolean {
+  return max > 0 && line.length + 1 > max;
 }
 
 /** Remove the bodies and mark the event, as the API server's `truncate` does (bodies or none). */

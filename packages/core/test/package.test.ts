@@ -280,7 +280,7 @@ describe('importing the installed package', () => {
     expect(vm.runInContext('[typeof process, typeof Buffer, typeof require].join()', context)).toBe(
       'undefined,undefined,undefined',
     );
-    // Bare ECMAScript: no TextEncoder either, so dedupe hashes characters; a retry is still dropped whole.
+    // Bare ECMAScript: no TextEncoder either, so UTF-8 is encoded and decoded in plain code; a retry is still dropped whole.
     expect(vm.runInContext('typeof TextEncoder', context)).toBe('undefined');
     const out = vm.runInContext(`(${scenario.toString()})(core)`, context) as string;
     expect(JSON.parse(out)).toEqual(expected);

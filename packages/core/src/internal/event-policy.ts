@@ -6,6 +6,7 @@
 import type { AuditEvent } from '../event';
 import type { PolicyChecker, PolicyDecision, PolicyRequest } from '../policy';
 import { forEachString, userAt } from './fields';
+import { decodeBytes } from './json-bytes';
 import { requestNameOf } from './request-name';
 
 export type EventChecker = (event: AuditEvent) => PolicyDecision;
@@ -23,7 +24,6 @@ const MAX_KEY_LENGTH = 2048;
 export function createEventChecker(checker: PolicyChecker): EventChecker {
   const decisions = new Map<string, PolicyDecision>();
   return function decide(event) {
-    const s = event.source;
     const ref = event.original('objectRef');
     const user = event.original('user');
     // Everything the PolicyRequest is read from: the verb, the URL, the objectRef and the user.
@@ -36,25 +36,25 @@ export function createEventChecker(checker: PolicyChecker): EventChecker {
     const query = uri.indexOf('?');
     const keepsQuery = ref && (event.verb === 'list' || event.verb === 'watch') && uri.includes('fieldSelector', query);
     const url = query === -1 || keepsQuery ? uri : uri.slice(0, query);
-    const target = ref ? s.slice(ref.valueStart, ref.valueEnd) : '';
-    const userRaw = user ? s.slice(user.valueStart, user.valueEnd) : '';
+    const target = ref ? decodeBytes(event.source, ref.valueStart, ref.valueEnd) : '';
+    const userRaw = user ? decodeBytes(event.source, user.valueStart, user.valueEnd) : '';
     const key = `${event.verb.length}:${url.length}:${target.length}:${event.verb}${url}${target}${userRaw}`;
-    if (key.length > MAX_KEY_LENGTH) return checker(new EventPolicyRequest(event, requestNameOf(uri, event.verb)));
+    const request = () => new EventPolicyRequest(event, requestNameOf(uri, event.verb), target, userRaw);
+    if (key.length > MAX_KEY_LENGTH) return checker(request());
     let decision = decisions.get(key);
     if (decision === undefined) {
-      decision = checker(new EventPolicyRequest(event, requestNameOf(uri, event.verb)));
+      decision = checker(request());
       if (decisions.size >= DECISION_CACHE_SIZE) decisions.clear();
-      // A copy of the key's characters: the key itself is made of slices of the request's body.
-      decisions.set(` ${key}`.slice(1), decision);
+      decisions.set(key, decision);
     }
     return decision;
   };
 }
 
 /**
- * An event's PolicyRequest, read in place from the event's text (as `policyRequestOf` reads a
- * decoded event), with the name resolved from its requestURI; the user is read only if a rule
- * asks for it, as most ask first for the verb and the resource.
+ * An event's PolicyRequest, read from the raw text of its objectRef and user (as `policyRequestOf`
+ * reads a decoded event), with the name resolved from its requestURI; the user is read only if a
+ * rule asks for it, as most ask first for the verb and the resource.
  */
 class EventPolicyRequest implements PolicyRequest {
   readonly verb: string;
@@ -65,17 +65,17 @@ class EventPolicyRequest implements PolicyRequest {
   resource?: string;
   subresource?: string;
   name?: string;
-  readonly #event: AuditEvent;
+  readonly #userRaw: string;
   #user: PolicyRequest['user'] | undefined;
   #userRead = false;
 
-  constructor(event: AuditEvent, name: string) {
-    this.#event = event;
+  /** `ref` and `user`: the raw objectRef and user as received, `''` when absent. */
+  constructor(event: AuditEvent, name: string, ref: string, user: string) {
+    this.#userRaw = user;
     this.verb = event.verb;
     const query = event.requestURI.indexOf('?');
     this.path = query === -1 ? event.requestURI : event.requestURI.slice(0, query);
-    const ref = event.original('objectRef');
-    if (ref && event.source.charCodeAt(ref.valueStart) === 123) {
+    if (ref.charCodeAt(0) === 123) {
       this.resourceRequest = true;
       this.namespace = '';
       this.resource = '';
@@ -83,7 +83,7 @@ class EventPolicyRequest implements PolicyRequest {
       this.name = name;
       let apiGroup: string | undefined;
       let apiVersion: string | undefined;
-      forEachString(event.source, ref.valueStart, (key, value) => {
+      forEachString(ref, 0, (key, value) => {
         if (key === 'namespace') this.namespace = value;
         else if (key === 'resource') this.resource = value;
         else if (key === 'subresource') this.subresource = value;
@@ -99,11 +99,7 @@ class EventPolicyRequest implements PolicyRequest {
   get user(): PolicyRequest['user'] {
     if (!this.#userRead) {
       this.#userRead = true;
-      const user = this.#event.original('user');
-      this.#user =
-        user && this.#event.source.charCodeAt(user.valueStart) === 123
-          ? userAt(this.#event.source, user.valueStart)
-          : null;
+      this.#user = this.#userRaw.charCodeAt(0) === 123 ? userAt(this.#userRaw, 0) : null;
     }
     return this.#user;
   }

@@ -1,0 +1,138 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ByteScanner, isValidUtf8, skipWsBytes, Utf8Error } from './json-bytes';
+import { JsonSyntaxError } from './json-scan';
+
+const encode = (text: string) => new TextEncoder().encode(text);
+/** What the scanner makes of a whole text: valid (one value, whitespace around it) or not. */
+function scans(bytes: Uint8Array): boolean {
+  try {
+    const end = new ByteScanner().skipValue(bytes, skipWsBytes(bytes, 0));
+    return skipWsBytes(bytes, end) === bytes.length;
+  } catch (error) {
+    if (error instanceof JsonSyntaxError) return false;
+    throw error;
+  }
+}
+function parses(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+/** A fatal TextDecoder: the WHATWG Encoding Standard's UTF-8 decoder, which rejects what is not UTF-8. */
+function decodes(bytes: Uint8Array): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('ByteScanner', () => {
+  it('accepts exactly the texts JSON.parse accepts (RFC 8259), valid and mangled', () => {
+    fc.assert(
+      fc.property(
+        fc.json({ maxDepth: 4 }),
+        fc.nat(),
+        fc.constantFrom('', '"', '\\', ',', '}', ']', '\u0001', 'x', ' '),
+        (json, at, insert) => {
+          for (const text of [
+            json,
+            json.slice(0, at % (json.length + 1)),
+            `${json.slice(0, at % (json.length + 1))}${insert}${json.slice(at % (json.length + 1))}`,
+          ]) {
+            expect(scans(encode(text)), text).toBe(parses(text));
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    for (const text of [
+      '"\\u12G4"',
+      '"\\x"',
+      '01',
+      '1.',
+      '1e',
+      '-',
+      'tru',
+      'nul',
+      'falsey',
+      '[1,]',
+      '{"a":1,}',
+      '{"a"}',
+      '"a\tb"',
+      ' "é" ',
+      '{"k":"😀"}',
+    ])
+      expect(scans(encode(text)), text).toBe(parses(text));
+  });
+
+  it('takes as UTF-8 inside strings exactly what a fatal TextDecoder takes (Unicode Table 3-7)', () => {
+    // Bytes chosen to hit every row of the table: ASCII, continuation bytes, every lead byte and
+    // its edges (C0/C1 overlongs, E0 and F0 overlongs, ED surrogates, F4 past U+10FFFF, F5..FF).
+    const interesting = fc.constantFrom(
+      0x61,
+      0x7f,
+      0x80,
+      0x8f,
+      0x90,
+      0x9f,
+      0xa0,
+      0xbf,
+      0xc0,
+      0xc1,
+      0xc2,
+      0xdf,
+      0xe0,
+      0xe1,
+      0xec,
+      0xed,
+      0xee,
+      0xef,
+      0xf0,
+      0xf1,
+      0xf3,
+      0xf4,
+      0xf5,
+      0xff,
+    );
+    fc.assert(
+      fc.property(fc.array(interesting, { maxLength: 12 }), (content) => {
+        const bytes = new Uint8Array([34, ...content, 34]);
+        const valid = decodes(new Uint8Array(content));
+        expect(scans(bytes), content.map((c) => c.toString(16)).join(' ')).toBe(valid);
+        expect(isValidUtf8(new Uint8Array(content))).toBe(valid);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('says a string is not UTF-8 (Utf8Error), and where', () => {
+    const bytes = new Uint8Array([...encode('{"a":"ok","b":"x'), 0xc3, 0x28, 34, 125]);
+    expect(() => new ByteScanner().skipValue(bytes, 0)).toThrow(Utf8Error);
+    try {
+      new ByteScanner().skipValue(bytes, 0);
+    } catch (error) {
+      expect((error as Utf8Error).position).toBe(16);
+    }
+  });
+
+  it('sets escaped and wide for the string it just skipped', () => {
+    const sc = new ByteScanner();
+    const cases: [string, boolean, boolean][] = [
+      ['"plain"', false, false],
+      ['"a\\"b"', true, false],
+      ['"é"', false, true],
+      ['"\\u00e9€"', true, true],
+    ];
+    for (const [text, escaped, wide] of cases) {
+      const bytes = encode(text);
+      expect(sc.skipString(bytes, 0)).toBe(bytes.length);
+      expect([sc.escaped, sc.wide], text).toEqual([escaped, wide]);
+    }
+  });
+});
