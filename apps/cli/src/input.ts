@@ -10,7 +10,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import type { AuditEvent, LogFormat } from '@kube-audit/core';
 import { readBytes, STDIN } from './bytes';
 import { ItemSplitter } from './items';
-import { LineTooLongError, MAX_LINE_BYTES, splitLines } from './lines';
+import { isBlank, LineTooLongError, MAX_LINE_BYTES, splitLines } from './lines';
 import { addRecords, type Found, type InvalidInput } from './records';
 import { describeFsError, UsageError } from './usage-error';
 
@@ -75,7 +75,7 @@ export function checkInputs(files: readonly string[], stdin: { isTTY?: boolean }
  *
  * @example
  * for await (const { events, invalid } of readEvents(checkInputs(files, process.stdin), { stdin: process.stdin })) {
- *   process.stdout.write(pipeline.process({ events, invalid }).lines);
+ *   for (const chunk of pipeline.process({ events, invalid }).chunks) process.stdout.write(chunk);
  * }
  */
 export async function* readEvents(files: readonly string[], options: ReadEventsOptions): AsyncGenerator<EventChunk> {
@@ -102,17 +102,17 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
   const lines = splitLines(readBytes(file, { stdin: options.stdin, onRead: options.onRead }))[Symbol.asyncIterator]();
 
   // Look at the first non-blank line to tell JSON lines from one document.
-  const head: string[] = [];
-  let first: string | undefined;
+  const head: Buffer[] = [];
+  let first: Buffer | undefined;
   while (first === undefined) {
     const next = await lines.next();
     if (next.done) break;
     head.push(...next.value);
-    first = next.value.find((line) => line.trim() !== '');
+    first = next.value.find((line) => !isBlank(line));
   }
   if (first === undefined) return;
 
-  if (isDocumentStart(first)) {
+  if (isDocumentStart(first.toString('utf8'))) {
     yield* readDocument(name, head, lines, chunkSize, options.format);
     return;
   }
@@ -121,10 +121,10 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
   let events: AuditEvent[] = [];
   let clusters: (string | undefined)[] = [];
   let invalid: InvalidInput[] = [];
-  for (let batch: string[] | undefined = head; batch !== undefined; ) {
+  for (let batch: Buffer[] | undefined = head; batch !== undefined; ) {
     for (const line of batch) {
       lineNumber++;
-      if (line.charCodeAt(0) !== 123 && line.trim() === '') continue;
+      if (line[0] !== 123 && isBlank(line)) continue;
       addRecords(line, `${name}:${lineNumber}`, options.format, { events, clusters, invalid });
       if (events.length >= chunkSize) {
         yield { events, clusters, invalid };
@@ -164,8 +164,8 @@ function isDocumentStart(first: string): boolean {
  */
 async function* readDocument(
   name: string,
-  head: string[],
-  rest: AsyncIterator<string[]>,
+  head: Buffer[],
+  rest: AsyncIterator<Buffer[]>,
   chunkSize: number,
   format: LogFormat | undefined,
 ): AsyncGenerator<EventChunk> {
@@ -187,8 +187,9 @@ async function* readDocument(
       );
   };
   let found: Found = { events: [], clusters: [], invalid: [] };
-  for (let batch: string[] | undefined = head; batch !== undefined; ) {
-    for (const line of batch) {
+  for (let batch: Buffer[] | undefined = head; batch !== undefined; ) {
+    for (const bytes of batch) {
+      const line = bytes.toString('utf8');
       lineNumber++;
       if (!splitter.whole) {
         hold(line);

@@ -27,8 +27,9 @@ export class LineTooLongError extends Error {
 }
 
 /**
- * The lines of a byte stream, an array per chunk read (blank lines included, so that callers can
- * count line numbers). A final line without `\n` is a line too.
+ * The lines of a byte stream as bytes (views of the chunks read; a line across chunks is joined),
+ * an array per chunk read (blank lines included, so that callers can count line numbers). A final
+ * line without `\n` is a line too. Nothing is decoded: the parser reads UTF-8 bytes itself.
  *
  * @throws {LineTooLongError} as soon as a line passes `maxLineBytes`, without reading further.
  * @example
@@ -37,7 +38,7 @@ export class LineTooLongError extends Error {
 export async function* splitLines(
   chunks: AsyncIterable<Buffer>,
   maxLineBytes = MAX_LINE_BYTES,
-): AsyncGenerator<string[]> {
+): AsyncGenerator<Buffer[]> {
   /** Pieces of the line still open at the end of the previous chunk. */
   let carry: Buffer[] = [];
   let carried = 0;
@@ -48,10 +49,10 @@ export async function* splitLines(
   const tooLong = () => new LineTooLongError(lineCount + 1, lineStart, maxLineBytes);
 
   for await (const chunk of chunks) {
-    const lines: string[] = [];
+    const lines: Buffer[] = [];
     let start = 0;
+    let end = chunk.indexOf(10);
     if (carried > 0) {
-      const end = chunk.indexOf(10);
       if (end === -1) {
         carry.push(chunk);
         carried += chunk.length;
@@ -60,28 +61,18 @@ export async function* splitLines(
         continue;
       }
       if (carried + end > maxLineBytes) throw tooLong();
-      lines.push(Buffer.concat([...carry, chunk.subarray(0, end)]).toString('utf8'));
+      lines.push(Buffer.concat([...carry, chunk.subarray(0, end)]));
       [carry, carried] = [[], 0];
       start = end + 1;
       lineCount++;
       lineStart = chunkStart + start;
+      end = chunk.indexOf(10, start);
     }
-    const last = chunk.lastIndexOf(10);
-    if (last >= start) {
-      // One decode and one native split per chunk: far cheaper than a decode per line.
-      const split = chunk.toString('utf8', start, last).split('\n');
-      // A complete line is shorter than its chunk: only a chunk past the limit needs a look.
-      if (last - start > maxLineBytes) {
-        let offset = chunkStart + start;
-        for (const [index, line] of split.entries()) {
-          const bytes = Buffer.byteLength(line);
-          if (bytes > maxLineBytes) throw new LineTooLongError(lineCount + index + 1, offset, maxLineBytes);
-          offset += bytes + 1;
-        }
-      }
-      for (const line of split) lines.push(line);
-      lineCount += split.length;
-      start = last + 1;
+    for (; end !== -1; end = chunk.indexOf(10, start)) {
+      if (end - start > maxLineBytes) throw tooLong();
+      lines.push(chunk.subarray(start, end));
+      lineCount++;
+      start = end + 1;
       lineStart = chunkStart + start;
     }
     if (start < chunk.length) {
@@ -92,5 +83,11 @@ export async function* splitLines(
     chunkStart += chunk.length;
     if (lines.length > 0) yield lines;
   }
-  if (carried > 0) yield [Buffer.concat(carry).toString('utf8')];
+  if (carried > 0) yield [Buffer.concat(carry)];
+}
+
+/** True for a line of whitespace only (or none). */
+export function isBlank(line: Uint8Array): boolean {
+  for (const c of line) if (c !== 32 && c !== 9 && c !== 13 && c !== 10) return false;
+  return true;
 }

@@ -6,9 +6,9 @@
 import { once } from 'node:events';
 import type { InvalidInput } from './input';
 
-/** Write `text`, and wait for 'drain' when the stream's buffer is full. */
-export async function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
-  if (text !== '' && !stream.write(text)) await once(stream, 'drain');
+/** Write `data`, and wait for 'drain' when the stream's buffer is full. */
+export async function write(stream: NodeJS.WritableStream, data: string | Uint8Array): Promise<void> {
+  if (data.length > 0 && !stream.write(data)) await once(stream, 'drain');
 }
 
 /** True for the error a write gets when the reader has gone (`kube-audit process big.log | head`). */

@@ -50,17 +50,28 @@ export function formatOf(value: string | undefined): LogFormat | undefined {
 const BASE64 = /^[A-Za-z0-9+/]{16,}={0,2}$/;
 
 /**
- * Add the events of `text` (one log line or one whole document) to `found`; what is not an
- * event is added to `found.invalid` with `where` and its place inside the text (after `path`, the
- * place of the text in its document: `events[3]`).
+ * Add the events of `line` (one log line or one whole document, as text or its bytes) to
+ * `found`; what is not an event is added to `found.invalid` with `where` and its place inside the
+ * text (after `path`, the place of the text in its document: `events[3]`).
  *
  * @example
  * const found: Found = { events: [], clusters: [], invalid: [] };
  * addRecords(line, 'audit.log:12', undefined, found);
  */
-export function addRecords(text: string, where: string, format: LogFormat | undefined, found: Found, path = ''): void {
+export function addRecords(
+  line: string | Uint8Array,
+  where: string,
+  format: LogFormat | undefined,
+  found: Found,
+  path = '',
+): void {
+  // JSON (an event, most often) is read from the bytes as they are; anything else may be base64.
+  const text =
+    typeof line !== 'string' && line[0] !== 123
+      ? Buffer.from(line.buffer, line.byteOffset, line.length).toString('utf8')
+      : line;
   let input = text;
-  if (BASE64.test(text.trim())) {
+  if (typeof text === 'string' && BASE64.test(text.trim())) {
     const decoded = decodeBase64(text.trim());
     if (typeof decoded !== 'string') {
       found.invalid.push({ where, reason: decoded.reason });

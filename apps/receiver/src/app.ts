@@ -5,13 +5,13 @@
  * them to stdout, the environment and signals.
  */
 import { zValidator } from '@hono/zod-validator';
-import { type BatchResult, PayloadError, type Pipeline, parsePayload } from '@kube-audit/core';
+import { type AuditEvent, type BatchResult, PayloadError, type Pipeline, parsePayload } from '@kube-audit/core';
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { isJsonContentType, readBody } from './body';
 import { ReceiverError } from './http-error';
 import type { Logger } from './logger';
-import type { Metrics } from './metrics';
+import type { BatchCounts, Metrics } from './metrics';
 import {
   DEFAULT_BODY_IDLE_TIMEOUT_MS,
   DEFAULT_BODY_TIMEOUT_MS,
@@ -55,6 +55,11 @@ export interface AppOptions {
 
 /** Invalid items of a batch whose index and reason are logged; the rest are counted. */
 const INVALID_ITEMS_LOGGED = 5;
+/**
+ * Received bytes of events put through the pipeline and written at a time: a large batch's
+ * lines are never all in memory beside its body.
+ */
+const SLICE_BYTES = 1 << 20;
 
 /** Receive paths: `/` and `/audit` (webhook URL without or with a path), `/post` (IKS service proxy). */
 export const RECEIVE_PATHS = ['/', '/post', '/audit', '/audit/:cluster'] as const;
@@ -137,7 +142,7 @@ export function createApp(options: AppOptions): Hono {
     });
   }
 
-  async function receive(request: Request, cluster: string | undefined): Promise<BatchResult> {
+  async function receive(request: Request, cluster: string | undefined): Promise<BatchCounts> {
     requireToken(request);
     if (draining()) throw unavailable('shutting down');
     if (!isJsonContentType(request.headers.get('content-type')))
@@ -168,7 +173,7 @@ export function createApp(options: AppOptions): Hono {
     }
   }
 
-  async function writeBatch(body: Uint8Array, cluster: string | undefined): Promise<BatchResult> {
+  async function writeBatch(body: Uint8Array, cluster: string | undefined): Promise<BatchCounts> {
     let payload: ReturnType<typeof parsePayload>;
     try {
       // Only the first few invalid items are logged; the rest are counted, not kept.
@@ -186,22 +191,36 @@ export function createApp(options: AppOptions): Hono {
         cluster,
       });
     }
-    const result = pipeline.process(payload, { cluster });
-    if (result.chunks.length > 0) {
+    const events = payload.events;
+    const counts: Mutable<BatchCounts> = {
+      received: payload.invalidCount,
+      written: 0,
+      dropped: { policy: 0, duplicate: 0 },
+      invalid: payload.invalidCount,
+      truncated: 0,
+      cut: 0,
+      redacted: 0,
+    };
+    const done: BatchResult[] = [];
+    for (let from = 0; from < events.length; ) {
+      const to = sliceEnd(events, from);
+      const result = pipeline.process({ events: events.slice(from, to) }, { cluster });
+      done.push(result);
+      add(counts, result);
       try {
-        // Piece by piece, so that a 32 MiB batch is never copied whole on its way out.
         for (const chunk of result.chunks) await sink.write(chunk);
       } catch (error) {
         // Not written: no 200, and the retry must not be taken for a duplicate.
-        pipeline.release(result);
+        for (const part of done) pipeline.release(part);
         logger.error('output write failed', { error });
         throw unavailable('output is not writable');
       }
+      from = to;
     }
-    return result;
+    return counts;
   }
 
-  const answer = (result: BatchResult) => ({
+  const answer = (result: BatchCounts) => ({
     received: result.received,
     written: result.written,
     dropped: result.dropped,
@@ -247,6 +266,31 @@ async function renderMetrics(c: Context, metrics: Metrics | undefined): Promise<
   if (!metrics) return c.json({ error: 'metrics are not enabled' }, 404);
   const { contentType, text } = await metrics.render();
   return c.body(text, 200, { 'Content-Type': contentType });
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
+
+/** Where the slice of events from `from` ends: about SLICE_BYTES of them, at least one. */
+function sliceEnd(events: readonly AuditEvent[], from: number): number {
+  const first = events[from] as AuditEvent;
+  let to = from + 1;
+  while (to < events.length) {
+    const event = events[to] as AuditEvent;
+    if (event.source !== first.source || event.end - first.start > SLICE_BYTES) break;
+    to++;
+  }
+  return to;
+}
+
+/** Add a slice's counts to the batch's. */
+function add(counts: Mutable<BatchCounts>, result: BatchResult): void {
+  counts.received += result.received;
+  counts.written += result.written;
+  counts.dropped.policy += result.dropped.policy;
+  counts.dropped.duplicate += result.dropped.duplicate;
+  counts.truncated += result.truncated;
+  counts.cut += result.cut;
+  counts.redacted += result.redacted;
 }
 
 /**

@@ -5,11 +5,14 @@
  */
 import type { BatchResult } from '@kube-audit/core';
 
+/** A batch's counts: what was received, written, dropped and changed. */
+export type BatchCounts = Omit<BatchResult, 'chunks' | 'lines' | 'events'>;
+
 export interface Metrics {
   /** One HTTP request answered with `status` after `seconds`. */
   request(status: number, seconds: number): void;
   /** One batch processed and written. */
-  batch(result: BatchResult): void;
+  batch(result: BatchCounts): void;
   /** The exposition text. */
   render(): Promise<{ contentType: string; text: string }>;
 }

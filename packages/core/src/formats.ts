@@ -11,6 +11,7 @@
  */
 import { PayloadError } from './errors';
 import type { AuditEvent } from './event';
+import { decodeBytes, isValidUtf8 } from './internal/json-bytes';
 import { elementsOf, JsonScanner, JsonSyntaxError, type Member, membersOf, skipWs } from './internal/json-scan';
 import { NAMESPACE_SUBRESOURCES } from './internal/request-name';
 import { type ParsedPayload, type ParseOptions, parsePayload } from './parse';
@@ -88,6 +89,7 @@ const FORWARDER_MARKS = ['log_type', 'k8s_audit_level', 'openshift_audit_level',
 /**
  * The audit events of one log line or one document, whatever the format, in order: one entry per
  * record (an EKS `logEvents` item, an AKS record, a GKE entry, an OpenShift record, an event).
+ * The line may be text or its UTF-8 bytes; bytes that are not UTF-8 are one invalid record.
  *
  * @example
  * for (const record of unwrapRecords(line)) {
@@ -95,14 +97,19 @@ const FORWARDER_MARKS = ['log_type', 'k8s_audit_level', 'openshift_audit_level',
  *   else console.error(`${file}:${n}${record.at ? ` ${record.at}` : ''}: ${record.reason}`);
  * }
  */
-export function unwrapRecords(text: string, options: UnwrapOptions = {}): UnwrappedRecord[] {
+export function unwrapRecords(input: string | Uint8Array, options: UnwrapOptions = {}): UnwrappedRecord[] {
   const forced = options.format;
   const out: UnwrappedRecord[] = [];
-  // A log line of the API server is by far the most common input: one scan, as a one-item array.
-  if ((forced === undefined || forced === 'kubernetes') && text.charCodeAt(0) === 123) {
-    const event = singleEvent(text, options);
+  // A log line of the API server is by far the most common input: one scan of its bytes.
+  if (
+    (forced === undefined || forced === 'kubernetes') &&
+    (typeof input === 'string' ? input.charCodeAt(0) : input[0]) === 123
+  ) {
+    const event = singleEvent(input, options);
     if (event && (forced === 'kubernetes' || !isForwarded(event))) return [{ event, format: 'kubernetes', at: '' }];
   }
+  if (typeof input !== 'string' && !isValidUtf8(input)) return [{ reason: 'not valid UTF-8', at: '' }];
+  const text = typeof input === 'string' ? input : decodeBytes(input, 0, input.length);
   // A CloudWatch export to S3: each line is the event's timestamp, a space, the message.
   const exported = /^\d{4}-\d\d-\d\dT[0-9:.]+Z? /.exec(text);
   if (exported && (forced === undefined || forced === 'eks')) {
@@ -147,10 +154,10 @@ function topValues(text: string): [number, number][] {
   return values;
 }
 
-function singleEvent(text: string, options: ParseOptions): AuditEvent | undefined {
+function singleEvent(input: string | Uint8Array, options: ParseOptions): AuditEvent | undefined {
   try {
-    const parsed = parsePayload(`[${text}]`, options);
-    return parsed.received === 1 && parsed.events.length === 1 ? parsed.events[0] : undefined;
+    const parsed = parsePayload(input, options);
+    return parsed.shape === 'Event' ? parsed.events[0] : undefined;
   } catch (error) {
     if (error instanceof PayloadError) return undefined;
     throw error;

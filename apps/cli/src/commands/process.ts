@@ -76,7 +76,7 @@ export const processCommand: Command = {
         totals.truncated += result.truncated;
         totals.cut += result.cut;
         totals.redacted += result.redacted;
-        await write(io.stdout, result.lines);
+        for (const piece of result.chunks) await write(io.stdout, piece);
         start = end;
       }
     }
