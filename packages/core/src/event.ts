@@ -13,6 +13,21 @@ export type { Member };
 /** Replacement raw JSON for a top-level field; `undefined` removes it. */
 type Override = string | undefined;
 
+/**
+ * Where the top-level members of a body's events stand, for all of its events at once (one
+ * growing pair of arrays, not an object per member): the keys, and three byte offsets each (key,
+ * value start, value end).
+ */
+export class MemberTable {
+  readonly keys: string[] = [];
+  readonly offsets: number[] = [];
+
+  add(key: string, keyStart: number, valueStart: number, valueEnd: number): void {
+    this.keys.push(key);
+    this.offsets.push(keyStart, valueStart, valueEnd);
+  }
+}
+
 /** One audit event as received; other fields than the identifying ones are read with `get` or `raw`. */
 export class AuditEvent {
   /** Changed top-level fields, by key. */
@@ -22,6 +37,7 @@ export class AuditEvent {
   #auditID: string | undefined;
   #verb: string | undefined;
   #requestURI: string | undefined;
+  #members: Member[] | undefined;
 
   constructor(
     /** The UTF-8 bytes of the whole body the event came in (shared by its events; never changed). */
@@ -29,8 +45,10 @@ export class AuditEvent {
     /** Where the event's object starts and ends in `source`, in bytes. */
     readonly start: number,
     readonly end: number,
-    /** Top-level fields in the order received, at byte offsets of `source`. */
-    readonly members: readonly Member[],
+    /** The body's members; this event's are `count` of them from `first`. */
+    readonly table: MemberTable,
+    readonly first: number,
+    readonly count: number,
     /** False when the source has whitespace between tokens, which the line must not carry. */
     readonly compact: boolean,
     /** The event's own apiVersion, else its list's, else `audit.k8s.io/v1`. */
@@ -62,20 +80,44 @@ export class AuditEvent {
     this.#requestURI = value;
   }
 
+  /** Top-level fields in the order received, at byte offsets of `source`. */
+  get members(): readonly Member[] {
+    if (this.#members === undefined) {
+      const members: Member[] = [];
+      for (let i = this.first; i < this.first + this.count; i++) members.push(this.#memberAt(i));
+      this.#members = members;
+    }
+    return this.#members;
+  }
+
   /** A required string field as received. */
   #string(key: string): string {
-    const m = this.member(key) as Member;
-    return decodeString(decodeBytes(this.source, m.valueStart, m.valueEnd));
+    const at = 3 * this.#indexOf(key);
+    const offsets = this.table.offsets;
+    return decodeString(decodeBytes(this.source, offsets[at + 1] as number, offsets[at + 2] as number));
+  }
+
+  /** The table index of the last member named `key` (JSON.parse keeps the last of duplicate keys too), or -1. */
+  #indexOf(key: string): number {
+    const keys = this.table.keys;
+    for (let i = this.first + this.count - 1; i >= this.first; i--) if (keys[i] === key) return i;
+    return -1;
+  }
+
+  #memberAt(i: number): Member {
+    const offsets = this.table.offsets;
+    return {
+      key: this.table.keys[i] as string,
+      keyStart: offsets[3 * i] as number,
+      valueStart: offsets[3 * i + 1] as number,
+      valueEnd: offsets[3 * i + 2] as number,
+    };
   }
 
   /** The last member named `key` (JSON.parse keeps the last of duplicate keys too). */
   member(key: string): Member | undefined {
-    const members = this.members;
-    for (let i = members.length - 1; i >= 0; i--) {
-      const m = members[i] as Member;
-      if (m.key === key) return m;
-    }
-    return undefined;
+    const i = this.#indexOf(key);
+    return i < 0 ? undefined : this.#memberAt(i);
   }
 
   /** The member named `key` as received, or undefined when absent or changed by a step. */
@@ -86,22 +128,26 @@ export class AuditEvent {
   /** True if the event has the field, as received or added, and it was not removed. */
   has(key: string): boolean {
     if (this.#overrides?.has(key)) return this.#overrides.get(key) !== undefined;
-    return this.member(key) !== undefined || !!this.#added?.some(([k]) => k === key);
+    return this.#indexOf(key) >= 0 || !!this.#added?.some(([k]) => k === key);
   }
 
   /** The field's current raw JSON text, or undefined when absent. */
   raw(key: string): string | undefined {
     if (this.#overrides?.has(key)) return this.#overrides.get(key);
-    const m = this.member(key);
-    if (m) return decodeBytes(this.source, m.valueStart, m.valueEnd);
+    const i = this.#indexOf(key);
+    if (i >= 0) {
+      const offsets = this.table.offsets;
+      return decodeBytes(this.source, offsets[3 * i + 1] as number, offsets[3 * i + 2] as number);
+    }
     return this.#added?.find(([k]) => k === key)?.[1];
   }
 
   /** True when the field's current raw JSON text holds the ASCII `text`; searched in place, not decoded. */
   rawIncludes(key: string, text: string): boolean {
-    const m = this.#overrides?.has(key) ? undefined : this.member(key);
-    if (!m) return this.raw(key)?.includes(text) ?? false;
-    return indexOfAscii(this.source, text, m.valueStart, m.valueEnd) !== -1;
+    const i = this.#overrides?.has(key) ? -1 : this.#indexOf(key);
+    if (i < 0) return this.raw(key)?.includes(text) ?? false;
+    const offsets = this.table.offsets;
+    return indexOfAscii(this.source, text, offsets[3 * i + 1] as number, offsets[3 * i + 2] as number) !== -1;
   }
 
   /** Like `raw`, but without whitespace between tokens even when the event arrived pretty-printed. */
@@ -121,7 +167,7 @@ export class AuditEvent {
 
   /** Replace a field's raw JSON (or add it at the end when absent); `undefined` removes it. */
   set(key: string, raw: string | undefined): void {
-    if (this.member(key)) {
+    if (this.#indexOf(key) >= 0) {
       if (!this.#overrides) this.#overrides = new Map();
       this.#overrides.set(key, raw);
       return;

@@ -6,7 +6,7 @@
  * back in `invalid` with the reason, because the API server re-sends a rejected batch five times.
  */
 import { PayloadError } from './errors';
-import { AuditEvent } from './event';
+import { AuditEvent, MemberTable } from './event';
 import {
   ByteScanner,
   bytesEqual,
@@ -17,7 +17,7 @@ import {
   Utf8Error,
   utf8Encoder,
 } from './internal/json-bytes';
-import { JsonSyntaxError, MAX_DEPTH, type Member } from './internal/json-scan';
+import { JsonSyntaxError, MAX_DEPTH } from './internal/json-scan';
 import { AUDIT_API_VERSIONS, Event, LEVELS, type Level, STAGES, type Stage } from './schema';
 
 /** The apiVersion of events that name none, in a list that names none. */
@@ -134,6 +134,7 @@ export function parsePayload(body: string | Uint8Array, options: ParseOptions = 
   const b = typeof body === 'string' ? utf8Encoder.encode(body) : body;
   try {
     const sc = new ByteScanner();
+    const table = new MemberTable();
     // RFC 8259 §8.1: a parser may ignore a leading byte order mark.
     let i = skipWs(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
     const c = b[i];
@@ -141,7 +142,7 @@ export function parsePayload(body: string | Uint8Array, options: ParseOptions = 
     if (c === 91) {
       const events: AuditEvent[] = [];
       const invalid = new InvalidItems(maxInvalidItems);
-      i = scanItems(sc, b, i, 0, defaultApiVersion, events, invalid);
+      i = scanItems(sc, b, i, 0, defaultApiVersion, events, invalid, table);
       result = {
         shape: 'array',
         apiVersion: defaultApiVersion,
@@ -153,7 +154,7 @@ export function parsePayload(body: string | Uint8Array, options: ParseOptions = 
     } else if (c === 123) {
       // An object is a list or a single event; a log line (kind Event first) or an untyped event
       // is scanned once as an event, and only falls back to the list scan when it is not one.
-      const single = looksLikeEvent(b, i) ? scanEvent(sc, b, i, 0, defaultApiVersion) : undefined;
+      const single = looksLikeEvent(b, i) ? scanEvent(sc, b, i, 0, defaultApiVersion, table) : undefined;
       if (single?.event) {
         i = single.end;
         result = {
@@ -165,7 +166,7 @@ export function parsePayload(body: string | Uint8Array, options: ParseOptions = 
           received: 1,
         };
       } else {
-        const scanned = scanTopObject(sc, b, i, defaultApiVersion, maxInvalidItems);
+        const scanned = scanTopObject(sc, b, i, defaultApiVersion, maxInvalidItems, table);
         i = scanned.end;
         result = scanned.result;
       }
@@ -206,13 +207,14 @@ function scanItems(
   listApiVersion: string,
   events: AuditEvent[],
   invalid: InvalidItems,
+  table: MemberTable,
 ): number {
   i = skipWs(b, i + 1);
   if (b[i] === 93) return i + 1;
   for (let index = 0; ; index++) {
     const start = i;
     if (b[i] === 123) {
-      const item = scanEvent(sc, b, i, depth + 1, listApiVersion);
+      const item = scanEvent(sc, b, i, depth + 1, listApiVersion, table);
       i = item.end;
       if (item.event) events.push(item.event);
       else invalid.add(index, item.reason, b, start, i);
@@ -234,6 +236,7 @@ function scanTopObject(
   start: number,
   defaultApiVersion: string,
   maxInvalidItems: number,
+  table: MemberTable,
 ): { end: number; result: ParsedPayload } {
   const events: AuditEvent[] = [];
   const invalid = new InvalidItems(maxInvalidItems);
@@ -261,7 +264,8 @@ function scanTopObject(
         itemsType = typeOf(c);
         events.length = 0;
         invalid.clear();
-        valueEnd = c === 91 ? scanItems(sc, b, valueStart, 1, '', events, invalid) : sc.skipValue(b, valueStart, 1);
+        valueEnd =
+          c === 91 ? scanItems(sc, b, valueStart, 1, '', events, invalid, table) : sc.skipValue(b, valueStart, 1);
       } else {
         valueEnd = sc.skipValue(b, valueStart, 1);
         if (key === 'kind') kindRaw = [valueStart, valueEnd];
@@ -304,7 +308,7 @@ function scanTopObject(
     };
   }
   if (kind !== undefined && kind !== 'Event') throw new PayloadError('kind must be EventList or Event');
-  const item = scanEvent(sc, b, start, 0, defaultApiVersion);
+  const item = scanEvent(sc, b, start, 0, defaultApiVersion, table);
   if (!item.event) throw new PayloadError(`invalid audit event: ${item.reason}`);
   return {
     end,
@@ -323,23 +327,66 @@ type Scanned =
   | { end: number; event: AuditEvent; reason?: undefined }
   | { end: number; event?: undefined; reason: string };
 
-/** The Event schema's field names by length, so a key can be matched in place instead of decoded. */
-const KEYS_BY_LENGTH: readonly (readonly string[])[] = (() => {
-  const names = Object.keys(Event.shape);
-  const byLength: string[][] = [];
-  for (const name of names) {
-    const sameLength = byLength[name.length] ?? [];
-    sameLength.push(name);
-    byLength[name.length] = sameLength;
-  }
-  return byLength;
-})();
+/** What the event scan does with a key: check a required string, a token, or a type. */
+const AUDIT_ID = 1;
+const VERB = 2;
+const REQUEST_URI = 4;
+const KIND = 8;
+const API_VERSION = 16;
+const STAGE = 32;
+const LEVEL = 64;
+const OTHER = 128;
+const ROLES: Readonly<Record<string, number>> = {
+  auditID: AUDIT_ID,
+  verb: VERB,
+  requestURI: REQUEST_URI,
+  kind: KIND,
+  apiVersion: API_VERSION,
+  stage: STAGE,
+  level: LEVEL,
+};
 
-/** The key token from `start` (its quote) to `end`, without escapes: a shared literal when it is a known field. */
-function knownKey(b: Uint8Array, start: number, end: number): string {
-  const candidates = KEYS_BY_LENGTH[end - start - 2];
-  if (candidates) for (const name of candidates) if (bytesEqual(b, start + 1, name)) return name;
-  return decodeBytes(b, start + 1, end - 1);
+/** A known field: its name (a shared literal), its role, the JSON types it may have (0: any). */
+interface KnownKey {
+  readonly name: string;
+  /** The name's bytes after its first (which the table is indexed by). */
+  readonly rest: Uint8Array;
+  readonly role: number;
+  readonly types: number;
+}
+/**
+ * The Event schema's field names by length and first letter, so that a key is matched in place
+ * (one or two comparisons) instead of decoded.
+ */
+const KNOWN_KEYS: readonly (readonly KnownKey[] | undefined)[] = (() => {
+  const table: KnownKey[][] = [];
+  for (const name of Object.keys(Event.shape)) {
+    const slot = name.length * 128 + name.charCodeAt(0);
+    const list = table[slot] ?? [];
+    const rest = Uint8Array.from(name.slice(1), (c) => c.charCodeAt(0));
+    list.push({ name, rest, role: ROLES[name] ?? OTHER, types: fieldTypes.get(name) ?? 0 });
+    table[slot] = list;
+  }
+  return table;
+})();
+const UNKNOWN_KEY: KnownKey = { name: '', rest: new Uint8Array(0), role: OTHER, types: 0 };
+/** The known fields by name, for keys written with escapes. */
+const KNOWN_BY_NAME: ReadonlyMap<string, KnownKey> = new Map(
+  KNOWN_KEYS.flatMap((list) => list ?? []).map((key) => [key.name, key]),
+);
+
+/** The known field whose key token (without escapes) stands from `start` (its quote) to `end`. */
+function knownKey(b: Uint8Array, start: number, end: number): KnownKey | undefined {
+  const length = end - start - 2;
+  if (length > 64) return undefined;
+  const candidates = KNOWN_KEYS[length * 128 + (b[start + 1] as number)];
+  if (candidates === undefined) return undefined;
+  next: for (const key of candidates) {
+    const rest = key.rest;
+    for (let k = 0; k < rest.length; k++) if (b[start + 2 + k] !== rest[k]) continue next;
+    return key;
+  }
+  return undefined;
 }
 
 /** The string token at `start` if it is one of `tokens` (returned as the interned literal). */
@@ -360,11 +407,18 @@ function decodeString(b: Uint8Array, start: number, end: number): string {
  * loop of the receiver, so it scans members inline and decodes no string but a typed event's
  * apiVersion: the rest is decoded when a step reads it.
  */
-function scanEvent(sc: ByteScanner, b: Uint8Array, start: number, depth: number, listApiVersion: string): Scanned {
+function scanEvent(
+  sc: ByteScanner,
+  b: Uint8Array,
+  start: number,
+  depth: number,
+  listApiVersion: string,
+  table: MemberTable,
+): Scanned {
   if (depth >= MAX_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_DEPTH}`, start);
-  const members: Member[] = [];
+  const first = table.keys.length;
   let problem: string | undefined;
-  // Which of the required strings were met (auditID, verb, requestURI).
+  // Which of the required strings were met (AUDIT_ID | VERB | REQUEST_URI).
   let required = 0;
   let stage: Stage | undefined;
   let level: Level | undefined;
@@ -381,7 +435,14 @@ function scanEvent(sc: ByteScanner, b: Uint8Array, start: number, depth: number,
       if (b[i] !== 34) throw new JsonSyntaxError(i >= b.length ? 'unexpected end of input' : 'expected a key', i);
       const keyStart = i;
       const keyEnd = sc.skipString(b, i);
-      const key = sc.escaped ? stringAt(b, keyStart, keyEnd, true) : knownKey(b, keyStart, keyEnd);
+      let known = sc.escaped ? undefined : knownKey(b, keyStart, keyEnd);
+      let name: string;
+      if (known) name = known.name;
+      else {
+        name = stringAt(b, keyStart, keyEnd, sc.escaped);
+        // An escaped spelling of a known key is that key (JSON.parse decodes it so).
+        known = KNOWN_BY_NAME.get(name) ?? UNKNOWN_KEY;
+      }
       i = keyEnd;
       if ((b[i] as number) <= 32) i = sc.skipWs(b, i);
       if (b[i] !== 58) throw new JsonSyntaxError("expected ':'", i);
@@ -390,47 +451,37 @@ function scanEvent(sc: ByteScanner, b: Uint8Array, start: number, depth: number,
       const c = b[valueStart] as number;
       // For a string, sc.escaped is now the value's.
       const valueEnd = c === 34 ? sc.skipString(b, valueStart) : sc.skipValue(b, valueStart, depth + 1);
-      members.push({ key, keyStart, valueStart, valueEnd });
-      if (problem === undefined) {
-        switch (key) {
-          case 'auditID':
-          case 'verb':
-          case 'requestURI':
-            if (c !== 34) problem = `${key} must be a string`;
-            else required |= key === 'auditID' ? 1 : key === 'verb' ? 2 : 4;
-            break;
-          case 'kind':
-            typed = true;
-            if (c !== 34) problem = 'kind must be a string';
-            else
-              kindOk = sc.escaped
-                ? stringAt(b, valueStart, valueEnd, true) === 'Event'
-                : bytesEqual(b, valueStart, '"Event"') && valueEnd - valueStart === 7;
-            break;
-          case 'apiVersion':
-            typed = true;
-            if (c !== 34) problem = 'apiVersion must be a string';
-            else
-              apiVersion =
-                (!sc.escaped && tokenAt(b, valueStart, valueEnd, AUDIT_API_VERSIONS)) ||
-                stringAt(b, valueStart, valueEnd, sc.escaped);
-            break;
-          case 'stage':
-            stage = c === 34 ? tokenAt(b, valueStart, valueEnd, STAGES) : undefined;
-            if (stage === undefined)
-              problem = c === 34 ? `stage must be one of ${STAGES.join(', ')}` : 'stage must be a string';
-            break;
-          case 'level':
-            level = c === 34 ? tokenAt(b, valueStart, valueEnd, LEVELS) : undefined;
-            if (level === undefined)
-              problem = c === 34 ? `level must be one of ${LEVELS.join(', ')}` : 'level must be a string';
-            break;
-          default: {
-            const expected = fieldTypes.get(key);
-            if (expected !== undefined && !(typeOf(c) & expected)) problem = `${key} must be ${typeNames[expected]}`;
-          }
+      table.add(name, keyStart, valueStart, valueEnd);
+      const role = known.role;
+      if (problem === undefined && role !== OTHER) {
+        if (role & (AUDIT_ID | VERB | REQUEST_URI)) {
+          if (c !== 34) problem = `${name} must be a string`;
+          else required |= role;
+        } else if (role === STAGE) {
+          stage = c === 34 ? tokenAt(b, valueStart, valueEnd, STAGES) : undefined;
+          if (stage === undefined)
+            problem = c === 34 ? `stage must be one of ${STAGES.join(', ')}` : 'stage must be a string';
+        } else if (role === LEVEL) {
+          level = c === 34 ? tokenAt(b, valueStart, valueEnd, LEVELS) : undefined;
+          if (level === undefined)
+            problem = c === 34 ? `level must be one of ${LEVELS.join(', ')}` : 'level must be a string';
+        } else if (role === KIND) {
+          typed = true;
+          if (c !== 34) problem = 'kind must be a string';
+          else
+            kindOk = sc.escaped
+              ? stringAt(b, valueStart, valueEnd, true) === 'Event'
+              : valueEnd - valueStart === 7 && bytesEqual(b, valueStart, '"Event"');
+        } else {
+          typed = true;
+          if (c !== 34) problem = 'apiVersion must be a string';
+          else
+            apiVersion =
+              (!sc.escaped && tokenAt(b, valueStart, valueEnd, AUDIT_API_VERSIONS)) ||
+              stringAt(b, valueStart, valueEnd, sc.escaped);
         }
-      }
+      } else if (problem === undefined && known.types !== 0 && !(typeOf(c) & known.types))
+        problem = `${name} must be ${typeNames[known.types]}`;
       i = valueEnd;
       if ((b[i] as number) <= 32) i = sc.skipWs(b, i);
       const d = b[i];
@@ -445,12 +496,25 @@ function scanEvent(sc: ByteScanner, b: Uint8Array, start: number, depth: number,
   }
   const compact = sc.whitespaceRuns === whitespaceBefore;
   if (problem !== undefined) return { end, reason: problem };
-  if (!(required & 1)) return { end, reason: 'missing auditID' };
+  if (!(required & AUDIT_ID)) return { end, reason: 'missing auditID' };
   if (stage === undefined) return { end, reason: 'missing stage' };
   if (level === undefined) return { end, reason: 'missing level' };
-  if (!(required & 2)) return { end, reason: 'missing verb' };
-  if (!(required & 4)) return { end, reason: 'missing requestURI' };
+  if (!(required & VERB)) return { end, reason: 'missing verb' };
+  if (!(required & REQUEST_URI)) return { end, reason: 'missing requestURI' };
   if (!kindOk) return { end, reason: 'kind must be Event' };
-  const event = new AuditEvent(b, start, end, members, compact, apiVersion ?? listApiVersion, typed, stage, level);
+  const count = table.keys.length - first;
+  const event = new AuditEvent(
+    b,
+    start,
+    end,
+    table,
+    first,
+    count,
+    compact,
+    apiVersion ?? listApiVersion,
+    typed,
+    stage,
+    level,
+  );
   return { end, event };
 }

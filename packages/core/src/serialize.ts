@@ -36,13 +36,13 @@ export function prefixOf(apiVersion: string): string {
 export function serializeEvent(event: AuditEvent): string {
   const s = event.source;
   const prefix = prefixOf(event.apiVersion);
-  const span = copySpan(event);
-  if (span !== undefined) {
-    if (!span.withPrefix) return decodeBytes(s, span.start, event.end);
+  const start = copyStart(event);
+  if (start >= 0) {
+    if (event.typed) return decodeBytes(s, start, event.end);
     // The item's `{` becomes the prefix's `,` (`{}` keeps its `}` only).
-    return span.start === event.start
-      ? `${prefix},${decodeBytes(s, span.start + 1, event.end)}`
-      : `${prefix}${decodeBytes(s, span.start, event.end)}`;
+    return start === event.start
+      ? `${prefix},${decodeBytes(s, start + 1, event.end)}`
+      : `${prefix}${decodeBytes(s, start, event.end)}`;
   }
   const overrides = event.overrides();
   let line = prefix;
@@ -64,31 +64,28 @@ export function serializeEvent(event: AuditEvent): string {
 }
 
 /**
- * Where an unchanged event's line can be copied from its bytes: from `start` to the event's end,
- * behind the prefix or not. Undefined when the line must be built (a step changed the event, it
- * arrived pretty-printed, or its kind and apiVersion are not the line's opening as they stand).
+ * Where an unchanged event's line can be copied from its bytes: from the returned offset to the
+ * event's end, behind the prefix when the event is untyped. -1 when the line must be built (a step
+ * changed the event, it arrived pretty-printed, or its kind and apiVersion are not the line's
+ * opening as they stand).
  */
-function copySpan(event: AuditEvent): { start: number; withPrefix: boolean } | undefined {
-  if (!event.pristine || !event.compact) return undefined;
-  const members = event.members;
-  // The common case: a webhook item, untyped: the prefix, then all of it after its `{`.
-  if (!event.typed) {
-    // `{}` cannot be a valid event, but is kept right: the prefix and its closing brace.
-    return members.length === 0 ? { start: event.end - 1, withPrefix: true } : { start: event.start, withPrefix: true };
-  }
+function copyStart(event: AuditEvent): number {
+  if (!event.pristine || !event.compact) return -1;
+  const { first, count } = event;
+  // The common case: a webhook item, untyped: the prefix, then all of it after its `{`. (`{}`
+  // cannot be a valid event, but is kept right: the prefix and its closing brace.)
+  if (!event.typed) return count === 0 ? event.end - 1 : event.start;
   // A log line: `{"kind":"Event","apiVersion":"audit.k8s.io/v1",…` is its own line already, if
   // no other member is named kind or apiVersion.
+  const keys = event.table.keys;
   const prefix = prefixEntry(event.apiVersion).bytes;
   const b = event.source;
   const at = event.start + prefix.length;
-  if (members[0]?.key !== 'kind' || members[1]?.key !== 'apiVersion' || (b[at] !== 44 && b[at] !== 125))
-    return undefined;
-  for (let k = 0; k < prefix.length; k++) if (b[event.start + k] !== prefix[k]) return undefined;
-  for (let k = 2; k < members.length; k++) {
-    const key = (members[k] as { key: string }).key;
-    if (key === 'kind' || key === 'apiVersion') return undefined;
-  }
-  return { start: event.start, withPrefix: false };
+  if (count < 2 || keys[first] !== 'kind' || keys[first + 1] !== 'apiVersion' || (b[at] !== 44 && b[at] !== 125))
+    return -1;
+  for (let k = 0; k < prefix.length; k++) if (b[event.start + k] !== prefix[k]) return -1;
+  for (let k = first + 2; k < first + count; k++) if (keys[k] === 'kind' || keys[k] === 'apiVersion') return -1;
+  return event.start;
 }
 
 /**
@@ -110,34 +107,29 @@ export class LineWriter {
 
   /** The byte length of the event's line (newline included) if it can be copied, else -1. */
   copyLength(event: AuditEvent): number {
-    const span = copySpan(event);
-    if (span === undefined) return -1;
+    const start = copyStart(event);
+    if (start < 0) return -1;
     // With the prefix, the item's `{` becomes its `,`; the newline is counted in both cases.
-    return (span.withPrefix ? prefixEntry(event.apiVersion).bytes.length : 0) + event.end - span.start + 1;
+    return (event.typed ? 0 : prefixEntry(event.apiVersion).bytes.length) + event.end - start + 1;
   }
 
   /** Copy the line of an event for which copyLength gave `length`. */
   copy(event: AuditEvent, length: number): void {
-    const span = copySpan(event) as { start: number; withPrefix: boolean };
+    let start = copyStart(event);
     const out = this.#room(length);
     let at = this.#length;
-    if (span.withPrefix) {
+    if (!event.typed) {
       const prefix = prefixEntry(event.apiVersion).bytes;
       out.set(prefix, at);
       at += prefix.length;
-      // The item's `{` becomes the prefix's `,` (or its `}` for an empty object, copied as is).
-      if (span.start === event.start) {
+      // The item's `{` becomes the prefix's `,` (an empty object's `}` is copied as is).
+      if (start === event.start) {
         out[at++] = 44;
-        out.set(event.source.subarray(event.start + 1, event.end), at);
-        at += event.end - event.start - 1;
-      } else {
-        out.set(event.source.subarray(span.start, event.end), at);
-        at += event.end - span.start;
+        start++;
       }
-    } else {
-      out.set(event.source.subarray(span.start, event.end), at);
-      at += event.end - span.start;
     }
+    out.set(event.source.subarray(start, event.end), at);
+    at += event.end - start;
     out[at++] = 10;
     this.#length = at;
   }
