@@ -86,6 +86,38 @@ describe('bodies that are not an accepted shape get 400 and write nothing', () =
     expect(answer).toEqual({ error: 'body is not valid UTF-8' });
   });
 
+  // The body is parsed as bytes and never decoded whole: each sequence Unicode's Table 3-7 (what
+  // a fatal TextDecoder, and Go's utf8.Valid, refuse) must be refused wherever it stands, with a
+  // valid event beside it so that nothing of the batch is written.
+  it.each([
+    ['an overlong slash (C0 AF)', [0xc0, 0xaf]],
+    ['an overlong three-byte form (E0 80 AF)', [0xe0, 0x80, 0xaf]],
+    ['a UTF-16 surrogate (ED A0 80)', [0xed, 0xa0, 0x80]],
+    ['past U+10FFFF (F4 90 80 80)', [0xf4, 0x90, 0x80, 0x80]],
+    ['a lone continuation byte (80)', [0x80]],
+    ['a sequence cut short (E2 82)', [0xe2, 0x82]],
+    ['F5 and above', [0xf5, 0x80, 0x80, 0x80]],
+  ])('invalid UTF-8 in a string: %s', async (_name, sequence) => {
+    const [head, tail] = JSON.stringify({ items: [event(), event({ userAgent: 'X' })] }).split('X');
+    const { status, answer, lines } = await send(
+      new Uint8Array([...encode(head as string), ...sequence, ...encode(tail as string)]),
+    );
+    expect(status).toBe(400);
+    expect(answer).toEqual({ error: 'body is not valid UTF-8' });
+    expect(lines).toEqual([]);
+  });
+
+  it.each([
+    ['before the body', (body: Uint8Array) => new Uint8Array([0xff, ...body])],
+    ['between items', (body: Uint8Array) => new Uint8Array([...body.subarray(0, 10), 0xc3, ...body.subarray(10)])],
+    ['at the very end, cut short', (body: Uint8Array) => new Uint8Array([...body, 0xe2, 0x82])],
+  ])('invalid UTF-8 outside strings: %s', async (_name, spoil) => {
+    const { status, answer, lines } = await send(spoil(encode(JSON.stringify({ items: [event()] }))));
+    expect(status).toBe(400);
+    expect(answer).toEqual({ error: 'body is not valid UTF-8' });
+    expect(lines).toEqual([]);
+  });
+
   it('100 000-deep nesting', async () => {
     const deep = `{"items":[${'['.repeat(100_000)}${']'.repeat(100_000)}]}`;
     const { status, answer } = await send(deep);
@@ -99,6 +131,15 @@ describe('bodies that are accepted', () => {
     const { status, lines } = await send(`\ufeff${JSON.stringify({ items: [event()] })}`);
     expect(status).toBe(200);
     expect(lines).toHaveLength(1);
+  });
+
+  it('text of every UTF-8 length comes out byte for byte', async () => {
+    const text = 'é € 😀 ünïcödé \u00e9';
+    const body = JSON.stringify({ items: [event({ userAgent: text, annotations: { 'note/ä': text } })] });
+    const { status, lines } = await send(body);
+    expect(status).toBe(200);
+    expect(lines[0]).toContain(`"userAgent":${JSON.stringify(text)}`);
+    expect(lines[0]).toContain(`"annotations":{"note/ä":${JSON.stringify(text)}}`);
   });
 
   it('lone surrogate escapes pass through as written', async () => {

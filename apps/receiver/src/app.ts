@@ -56,10 +56,12 @@ export interface AppOptions {
 /** Invalid items of a batch whose index and reason are logged; the rest are counted. */
 const INVALID_ITEMS_LOGGED = 5;
 /**
- * Received bytes of events put through the pipeline and written at a time: a large batch's
- * lines are never all in memory beside its body.
+ * Bytes of lines made and written at a time: a large batch's lines are never all in memory
+ * beside its body.
  */
 const SLICE_BYTES = 1 << 20;
+/** What a line adds to an event's received bytes: `{"kind":"Event","apiVersion":"audit.k8s.io/v1beta1"`, a newline. */
+const PREFIX_BYTES = 64;
 
 /** Receive paths: `/` and `/audit` (webhook URL without or with a path), `/post` (IKS service proxy). */
 export const RECEIVE_PATHS = ['/', '/post', '/audit', '/audit/:cluster'] as const;
@@ -202,9 +204,11 @@ export function createApp(options: AppOptions): Hono {
       redacted: 0,
     };
     const done: BatchResult[] = [];
+    // One array for every slice's lines: each slice is written before the next is made.
+    const output = new Uint8Array(Math.min(SLICE_BYTES, body.length + events.length * PREFIX_BYTES));
     for (let from = 0; from < events.length; ) {
       const to = sliceEnd(events, from);
-      const result = pipeline.process({ events: events.slice(from, to) }, { cluster });
+      const result = pipeline.process({ events: events.slice(from, to) }, { cluster, output });
       done.push(result);
       add(counts, result);
       try {
@@ -270,13 +274,13 @@ async function renderMetrics(c: Context, metrics: Metrics | undefined): Promise<
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 
-/** Where the slice of events from `from` ends: about SLICE_BYTES of them, at least one. */
+/** Where the slice of events from `from` ends: lines of about SLICE_BYTES, at least one event. */
 function sliceEnd(events: readonly AuditEvent[], from: number): number {
   const first = events[from] as AuditEvent;
   let to = from + 1;
   while (to < events.length) {
     const event = events[to] as AuditEvent;
-    if (event.source !== first.source || event.end - first.start > SLICE_BYTES) break;
+    if (event.source !== first.source || event.end - first.start + (to + 1 - from) * PREFIX_BYTES > SLICE_BYTES) break;
     to++;
   }
   return to;

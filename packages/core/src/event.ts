@@ -20,11 +20,20 @@ type Override = string | undefined;
  */
 export class MemberTable {
   readonly keys: string[] = [];
-  readonly offsets: number[] = [];
+  offsets: Int32Array = new Int32Array(3 * 64);
 
   add(key: string, keyStart: number, valueStart: number, valueEnd: number): void {
+    const at = 3 * this.keys.length;
     this.keys.push(key);
-    this.offsets.push(keyStart, valueStart, valueEnd);
+    let offsets = this.offsets;
+    if (at + 3 > offsets.length) {
+      offsets = new Int32Array(offsets.length * 2);
+      offsets.set(this.offsets);
+      this.offsets = offsets;
+    }
+    offsets[at] = keyStart;
+    offsets[at + 1] = valueStart;
+    offsets[at + 2] = valueEnd;
   }
 }
 

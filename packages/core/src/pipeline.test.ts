@@ -54,6 +54,45 @@ function policyYaml(level: Level, selector: Json = {}, extra: Json = {}): string
   return JSON.stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', ...extra, rules: [{ level, ...selector }] });
 }
 
+describe('output', () => {
+  const decode = (chunks: readonly Uint8Array[]) => chunks.map((chunk) => new TextDecoder().decode(chunk)).join('');
+  const items = (n: number, fields: Json = {}) =>
+    Array.from({ length: n }, (_, i) => base({ auditID: `a${i}`, ...fields }));
+
+  it('gives the lines as UTF-8 bytes, whole lines per piece, the same as `lines`', () => {
+    const result = createPipeline().process(parsePayload(list(items(3, { userAgent: 'é € 😀' }))));
+    expect(decode(result.chunks)).toBe(result.lines);
+    for (const chunk of result.chunks) expect(chunk[chunk.length - 1]).toBe(10);
+    expect(result.lines.split('\n')).toHaveLength(4);
+  });
+
+  it('copies a log line that already opens with kind and apiVersion, and rebuilds one that does not', () => {
+    const line = JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...base() });
+    expect(createPipeline().process(parsePayload(line)).lines).toBe(`${line}\n`);
+    // apiVersion first, or a second kind: the line starts with the prefix all the same.
+    const swapped = JSON.stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'Event', ...base() });
+    expect(createPipeline().process(parsePayload(swapped)).lines).toBe(`${line}\n`);
+    const twice = line.replace('"level"', '"kind":"Event","level"');
+    expect(createPipeline().process(parsePayload(twice)).lines).toBe(`${line}\n`);
+  });
+
+  it('writes into the memory it is given, and the same memory serves the next batch once written', () => {
+    const pipeline = createPipeline({ dedupeCacheSize: 0 });
+    const output = new Uint8Array(4096);
+    const first = pipeline.process(parsePayload(list(items(2))), { output });
+    expect(first.chunks[0]?.buffer).toBe(output.buffer);
+    const firstText = decode(first.chunks);
+    expect(firstText).toBe(createPipeline().process(parsePayload(list(items(2)))).lines);
+    const second = pipeline.process(parsePayload(list(items(2, { verb: 'list' }))), { output });
+    expect(second.chunks[0]?.buffer).toBe(output.buffer);
+    expect(decode(second.chunks)).toContain('"verb":"list"');
+    // Past its size, the lines go on in new pieces.
+    const many = pipeline.process(parsePayload(list(items(40))), { output });
+    expect(many.chunks.length).toBeGreaterThan(1);
+    expect(decode(many.chunks)).toBe(createPipeline().process(parsePayload(list(items(40)))).lines);
+  });
+});
+
 describe('policy step', () => {
   const vectors = JSON.parse(readFileSync(`${FIXTURES}policy-vectors.json`, 'utf8'));
   type Req = {

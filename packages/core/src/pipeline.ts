@@ -47,6 +47,12 @@ export interface PipelineOptions {
 export interface BatchContext {
   /** Overrides `PipelineOptions.cluster` for this batch (the receiver's `/audit/:cluster`). */
   cluster?: string;
+  /**
+   * Memory to write the lines into: the first piece of `chunks` is a view of it (more pieces are
+   * new arrays when it fills up). Its bytes are overwritten, so pass the same array again only
+   * once the previous result's chunks are written. @default a new array per batch
+   */
+  output?: Uint8Array;
 }
 
 /** The lines and the counts of one batch. */
@@ -118,7 +124,8 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
       const last = events[events.length - 1];
       const out = new LineWriter(
         CHUNK_BYTES,
-        first && last && first.source === last.source ? last.end - first.start + events.length * 64 : CHUNK_BYTES,
+        context.output ??
+          (first && last && first.source === last.source ? last.end - first.start + events.length * 64 : CHUNK_BYTES),
       );
       let policyDropped = 0;
       let duplicates = 0;

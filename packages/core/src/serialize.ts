@@ -97,12 +97,12 @@ export class LineWriter {
   #buffer: Uint8Array;
   #length = 0;
 
-  /** `firstBytes`: the size of the first piece, when less is expected than a whole piece. */
+  /** `first`: the first piece's memory, or its size when less is expected than a whole piece. */
   constructor(
     readonly chunkBytes = 1 << 20,
-    firstBytes = chunkBytes,
+    first: number | Uint8Array = chunkBytes,
   ) {
-    this.#buffer = new Uint8Array(Math.min(chunkBytes, firstBytes));
+    this.#buffer = typeof first === 'number' ? new Uint8Array(Math.min(chunkBytes, first)) : first;
   }
 
   /** The byte length of the event's line (newline included) if it can be copied, else -1. */
