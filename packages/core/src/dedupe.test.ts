@@ -16,14 +16,14 @@ const eventWith = (pad: string) =>
   ).events[0] as AuditEvent;
 
 describe('createDedupe', () => {
-  it('tells apart long events that differ in one byte anywhere, in the tail of 8-byte words included', () => {
+  it('tells apart long events that differ in one byte anywhere, in the tail of 16-byte words included', () => {
     const dedupe = createDedupe(100);
     const base = 'x'.repeat(40_000);
-    // Bytes are hashed as 32-bit words in pieces of 16384: differences at every offset of the
-    // last words, and characters of 2 to 4 bytes across the middle of the first piece boundary.
+    // Bytes are hashed 16 at a time as four 32-bit words, the last few one by one: a difference
+    // at every offset of the last 17 bytes, and characters of 2 to 4 bytes in the middle.
     const at = 16_380;
     const variants = [
-      ...Array.from({ length: 9 }, (_, k) => `${base.slice(0, base.length - 1 - k)}y${'x'.repeat(k)}`),
+      ...Array.from({ length: 17 }, (_, k) => `${base.slice(0, base.length - 1 - k)}y${'x'.repeat(k)}`),
       `${base.slice(0, at)}é${base.slice(at + 1)}`,
       `${base.slice(0, at)}€${base.slice(at + 1)}`,
       base,
@@ -35,6 +35,19 @@ describe('createDedupe', () => {
     ];
     for (const pad of variants) expect(dedupe.seen(eventWith(pad))).toBe(false);
     for (const pad of variants) expect(dedupe.seen(eventWith(pad))).toBe(true);
+  });
+
+  it('knows a retried event wherever it stands in its body (another list around it, another offset)', () => {
+    const item = { level: 'Metadata', auditID: 'r', stage: 'ResponseComplete', verb: 'get', requestURI: '/api' };
+    for (let pad = 0; pad < 8; pad++) {
+      const dedupe = createDedupe(10);
+      const first = parsePayload(JSON.stringify({ kind: 'EventList', items: [item] })).events[0] as AuditEvent;
+      const body = JSON.stringify({ kind: 'EventList', metadata: { x: 'p'.repeat(pad) }, items: [item] });
+      const retry = parsePayload(body).events[0] as AuditEvent;
+      expect(retry.start).not.toBe(first.start);
+      expect(dedupe.seen(first)).toBe(false);
+      expect(dedupe.seen(retry)).toBe(true);
+    }
   });
 
   it('remembers exactly the last `capacity` new events, through evictions, forgets and collisions', () => {

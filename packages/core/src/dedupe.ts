@@ -119,14 +119,10 @@ function createKeySet(capacity: number): KeySet {
   };
 }
 
-/** Bytes hashed at a time: copied to an aligned scratch buffer, so they can be read as 32-bit words. */
-const PIECE = 16_384;
-const scratch = new Uint8Array(PIECE + 8);
-const words = new Int32Array(scratch.buffer);
-
 /**
- * Two 32-bit multiplicative hashes of the bytes `b[start, end)` and of `apiVersion`, four bytes
- * at a time, joined into one 53-bit integer.
+ * Two 32-bit multiplicative hashes of the bytes `b[start, end)` and of `apiVersion`, read as
+ * little-endian 32-bit words wherever they stand (a DataView reads unaligned words), in four
+ * lanes so that the multiplications overlap, joined into one 53-bit integer.
  */
 function hashBytes(
   b: Uint8Array,
@@ -139,27 +135,20 @@ function hashBytes(
   let a = seedA ^ 0x811c9dc5;
   let h = seedB ^ 0x9e3779b9;
   for (let i = 0; i < apiVersion.length; i++) a = Math.imul(a ^ apiVersion.charCodeAt(i), 0x01000193);
-  for (let at = start; at < end; at += PIECE) {
-    const length = Math.min(PIECE, end - at);
-    scratch.set(b.subarray(at, at + length));
-    for (let i = length; i < length + 8; i++) scratch[i] = 0;
-    const n = (length + 3) >> 2;
-    let i = 0;
-    // Four independent lanes, so the multiplications overlap; folded into the two after.
-    let c = a ^ 0x27d4eb2f;
-    let d = h ^ 0x165667b1;
-    for (; i + 3 < n; i += 4) {
-      a = Math.imul(a ^ (words[i] as number), 0x01000193);
-      h = Math.imul(h ^ (words[i + 1] as number), 0x5bd1e995);
-      c = Math.imul(c ^ (words[i + 2] as number), 0x01000193);
-      d = Math.imul(d ^ (words[i + 3] as number), 0x5bd1e995);
-    }
-    for (; i < n; i++) a = Math.imul(a ^ (words[i] as number), 0x01000193);
-    a = Math.imul(a ^ c, 0x85ebca6b);
-    h = Math.imul(h ^ d, 0xc2b2ae35);
-    // The piece's length, so that trailing zero bytes count.
-    h = Math.imul(h ^ length, 0x5bd1e995);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let c = a ^ 0x27d4eb2f;
+  let d = h ^ 0x165667b1;
+  let i = start;
+  for (const last = end - 16; i <= last; i += 16) {
+    a = Math.imul(a ^ view.getInt32(i, true), 0x01000193);
+    h = Math.imul(h ^ view.getInt32(i + 4, true), 0x5bd1e995);
+    c = Math.imul(c ^ view.getInt32(i + 8, true), 0x01000193);
+    d = Math.imul(d ^ view.getInt32(i + 12, true), 0x5bd1e995);
   }
+  for (; i < end; i++) a = Math.imul(a ^ (b[i] as number), 0x01000193);
+  a = Math.imul(a ^ c, 0x85ebca6b);
+  // The length, so that spans that differ only in where their tail starts differ.
+  h = Math.imul(h ^ d ^ (end - start), 0xc2b2ae35);
   // Final mixing (MurmurHash3's), so that every input bit reaches the bits kept.
   a ^= h;
   a ^= a >>> 16;
