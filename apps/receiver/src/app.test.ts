@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { createPipeline, type PipelineOptions } from '@kube-audit/core';
+import { createPipeline, type PipelineOptions, parsePayload } from '@kube-audit/core';
 import { describe, expect, it } from 'vitest';
 import { asWebhookBody, expectedLine, MALFORMED, REAL, realFixtureFiles } from '../../../test/support/fixtures';
 import { type AppOptions, createApp } from './app';
@@ -232,6 +232,39 @@ describe('bodies', () => {
     expect(retry.status).toBe(200);
     expect(await retry.json()).toMatchObject({ written: 1, dropped: { duplicate: 0 } });
     expect(written).toHaveLength(1);
+  });
+
+  it('writes a batch of several MiB slice by slice, in order, and a failure in a later slice lets the whole retry through', async () => {
+    // ~3 MiB of events: the lines are made and written about 1 MiB at a time.
+    const items = Array.from({ length: 1500 }, (_, i) =>
+      event({ auditID: `big-${i}`, requestObject: { pad: 'x'.repeat(2000) } }),
+    );
+    const body = JSON.stringify({ items });
+    const expected = createPipeline({ dedupeCacheSize: 0 }).process(parsePayload(body)).lines;
+    let writes = 0;
+    let failAt = 2;
+    const written: string[] = [];
+    const app = createApp({
+      pipeline: createPipeline(),
+      logger: createLogger(() => {}, 'silent'),
+      sink: createQueueSink(async (bytes) => {
+        if (++writes === failAt) throw new Error('EPIPE');
+        written.push(new TextDecoder().decode(bytes));
+      }),
+    });
+    const init = { method: 'POST', body, headers: { 'content-type': 'application/json' } };
+    const first = await app.request('/audit', init);
+    expect(first.status).toBe(503);
+    // The first slice was written before the second failed: the retry writes all of it again,
+    // none of it dropped as a duplicate.
+    expect(written).toHaveLength(1);
+    failAt = 0;
+    written.length = 0;
+    const retry = await app.request('/audit', init);
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toMatchObject({ received: 1500, written: 1500, dropped: { duplicate: 0 } });
+    expect(written.length).toBeGreaterThanOrEqual(3);
+    expect(written.join('')).toBe(expected);
   });
 });
 

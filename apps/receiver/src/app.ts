@@ -205,7 +205,8 @@ export function createApp(options: AppOptions): Hono {
     };
     const done: BatchResult[] = [];
     // One array for every slice's lines: each slice is written before the next is made.
-    const output = new Uint8Array(Math.min(SLICE_BYTES, body.length + events.length * PREFIX_BYTES));
+    const output =
+      events.length > 0 ? new Uint8Array(Math.min(SLICE_BYTES, body.length + events.length * PREFIX_BYTES)) : undefined;
     for (let from = 0; from < events.length; ) {
       const to = sliceEnd(events, from);
       const result = pipeline.process({ events: events.slice(from, to) }, { cluster, output });

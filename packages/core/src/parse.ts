@@ -279,7 +279,7 @@ function scanTopObject(
       } else throw new JsonSyntaxError(i >= b.length ? 'unexpected end of input' : 'unexpected character', i);
     }
 
-  const stringOf = (raw: [number, number]) => (b[raw[0]] === 34 ? decodeString(b, raw[0], raw[1]) : null);
+  const stringOf = (raw: [number, number]) => (b[raw[0]] === 34 ? decodeToken(b, raw[0], raw[1]) : null);
   const kind = kindRaw === undefined ? undefined : stringOf(kindRaw);
   if (kind === null) throw new PayloadError('kind must be a string');
   const isList = kind === 'EventList' || (kind === undefined && hasItems);
@@ -398,7 +398,7 @@ function tokenAt<T extends string>(b: Uint8Array, start: number, end: number, to
 }
 
 /** A string token decoded, whether it has escapes or not. */
-function decodeString(b: Uint8Array, start: number, end: number): string {
+function decodeToken(b: Uint8Array, start: number, end: number): string {
   return stringAt(b, start, end, b.subarray(start, end).includes(92));
 }
 

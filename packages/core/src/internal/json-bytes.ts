@@ -92,8 +92,6 @@ const ARRAY = 2;
 export class ByteScanner {
   /** Set by skipString: whether the string it just skipped has escapes. */
   escaped = false;
-  /** Set by skipString: whether the string it just skipped has bytes past ASCII. */
-  wide = false;
   /** Runs of whitespace skipped so far: unchanged across a span means the span is compact. */
   whitespaceRuns = 0;
   /** Open containers of skipValue; grown on demand. */
@@ -111,12 +109,11 @@ export class ByteScanner {
     return i;
   }
 
-  /** `i` is at the opening quote; returns the index after the closing quote, and sets `escaped` and `wide`. */
+  /** `i` is at the opening quote; returns the index after the closing quote, and sets `escaped`. */
   skipString(b: Uint8Array, i: number): number {
     const classes = STRING_CLASS;
     const n = b.length;
     let escaped = false;
-    let wide = false;
     i++;
     for (;;) {
       // The common case in one tight loop: plain ASCII.
@@ -142,12 +139,10 @@ export class ByteScanner {
           i += 2;
         } else throw new JsonSyntaxError('invalid escape in string', i);
       } else if (kind === NON_ASCII) {
-        wide = true;
         i = skipUtf8(b, i);
       } else throw new JsonSyntaxError('control character in string', i);
     }
     this.escaped = escaped;
-    this.wide = wide;
     return i + 1;
   }
 
