@@ -5,6 +5,7 @@
  * Opened here, because the core has no runtime APIs: base64 lines (a Kinesis record's data, as
  * AWS's tools print it) and the gzip inside them.
  */
+import { isUtf8 } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { type AuditEvent, LOG_FORMATS, type LogFormat, unwrapRecords } from '@kube-audit/core';
 import { MAX_LINE_BYTES } from './lines';
@@ -66,10 +67,16 @@ export function addRecords(
   path = '',
 ): void {
   // JSON (an event, most often) is read from the bytes as they are; anything else may be base64.
-  const text =
-    typeof line !== 'string' && line[0] !== 123
-      ? Buffer.from(line.buffer, line.byteOffset, line.length).toString('utf8')
-      : line;
+  let text = line;
+  if (typeof line !== 'string' && line[0] !== 123) {
+    // Decoded only when it is UTF-8: a lossy decode would hide bad bytes behind U+FFFD.
+    const bytes = Buffer.from(line.buffer, line.byteOffset, line.length);
+    if (!isUtf8(bytes)) {
+      found.invalid.push({ where, reason: 'not valid UTF-8' });
+      return;
+    }
+    text = bytes.toString('utf8');
+  }
   let input = text;
   if (typeof text === 'string' && BASE64.test(text.trim())) {
     const decoded = decodeBase64(text.trim());
