@@ -16,6 +16,34 @@ beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'kube-audit-usage-'));
 });
 
+/**
+ * The built-in modules Node loaded for `kube-audit ARGS…` (Node's own list, printed at exit by a
+ * preloaded script), to check that a command starts with only what it needs.
+ */
+async function modulesLoaded(args: string[]): Promise<string[]> {
+  const preload = join(tmp, 'modules.cjs');
+  writeFileSync(
+    preload,
+    "process.on('exit', () => process.stderr.write('MODULES ' + JSON.stringify(process.moduleLoadList) + '\\n'));\n",
+  );
+  const run = await runCli(args, { env: { NODE_OPTIONS: `--require ${preload}` } });
+  expect(run.code).toBe(0);
+  const line = run.stderr.split('\n').find((l) => l.startsWith('MODULES '));
+  return JSON.parse(line?.slice('MODULES '.length) ?? '[]') as string[];
+}
+
+describe('start-up', () => {
+  it('loads the HTTP client only for replay', async () => {
+    const http = (modules: string[]) => modules.filter((m) => /^NativeModule (https?|_http_client)$/.test(m));
+    expect(http(await modulesLoaded(['--help']))).toEqual([]);
+    expect(http(await modulesLoaded(['process', DEMO]))).toEqual([]);
+    expect(http(await modulesLoaded(['stats', DEMO]))).toEqual([]);
+    expect(http(await modulesLoaded(['replay', '--help']))).toEqual(
+      expect.arrayContaining(['NativeModule http', 'NativeModule https']),
+    );
+  });
+});
+
 describe('kube-audit help', () => {
   it.each([[['--help']], [['-h']], [['help']]])('%j prints the tool help with an example and exits 0', async (args) => {
     const run = await runCli(args);

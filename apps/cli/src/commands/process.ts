@@ -45,8 +45,6 @@ Example:
 
 /** `kube-audit process [FILE…]` */
 export const processCommand: Command = {
-  name: 'process',
-  summary: 'run the pipeline over audit logs; one JSON line per event on stdout',
   help,
   async run(argv, io) {
     const started = performance.now();
