@@ -6,7 +6,8 @@
  * AWS's tools print it) and the gzip inside them.
  */
 import { isUtf8 } from 'node:buffer';
-import { gunzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
+import type * as Zlib from 'node:zlib';
 import { type AuditEvent, LOG_FORMATS, type LogFormat, unwrapRecords } from '@kube-audit/core';
 import { MAX_LINE_BYTES } from './lines';
 import { UsageError } from './usage-error';
@@ -46,6 +47,9 @@ export function formatOf(value: string | undefined): LogFormat | undefined {
   if (!format) throw new UsageError(`--format: must be auto, ${LOG_FORMATS.join(', ')} (got ${JSON.stringify(value)})`);
   return format;
 }
+
+// node:zlib is required when a base64 line holds gzip, not imported (see ./bytes).
+const require = createRequire(import.meta.url);
 
 /** A line of base64 only, long enough not to be a word: what a Kinesis record's data looks like. */
 const BASE64 = /^[A-Za-z0-9+/]{16,}={0,2}$/;
@@ -103,6 +107,7 @@ function decodeBase64(text: string): string | { reason: string } {
   // RFC 1952 §2.3.1: ID1 = 0x1f, ID2 = 0x8b.
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
+      const { gunzipSync } = require('node:zlib') as typeof Zlib;
       return gunzipSync(bytes, { maxOutputLength: MAX_LINE_BYTES }).toString('utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;

@@ -2,9 +2,10 @@
  * The CLI's contract for people and scripts: help with examples, and usage or configuration errors
  * that exit 2 with a message naming the bad flag or file.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { PIPELINE_SETTINGS, type Setting } from '@kube-audit/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REAL, runCli } from './support/cli';
@@ -41,6 +42,15 @@ describe('start-up', () => {
     expect(http(await modulesLoaded(['replay', '--help']))).toEqual(
       expect.arrayContaining(['NativeModule http', 'NativeModule https']),
     );
+  });
+
+  it('loads zlib only for gzip input', async () => {
+    const zlib = (modules: string[]) => modules.includes('NativeModule zlib');
+    expect(zlib(await modulesLoaded(['--help']))).toBe(false);
+    expect(zlib(await modulesLoaded(['process', DEMO]))).toBe(false);
+    const gz = join(tmp, 'demo.bin');
+    writeFileSync(gz, gzipSync(readFileSync(DEMO)));
+    expect(zlib(await modulesLoaded(['process', gz]))).toBe(true);
   });
 });
 
