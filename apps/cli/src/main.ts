@@ -3,6 +3,8 @@
  * `kube-audit`: dispatch to a subcommand, `--help` and `--version`, and turn errors into exit
  * codes: 0 ok, 1 invalid input under --strict or failed delivery, 2 usage or configuration error.
  */
+import { createRequire } from 'node:module';
+import type * as V8 from 'node:v8';
 import type { Command, Io } from './command';
 import { escapeControl, isBrokenPipe } from './output';
 import { EXIT_USAGE, UsageError } from './usage-error';
@@ -48,6 +50,17 @@ Example:
   kube-audit process --policy audit-policy.yaml audit.log.gz | kube-audit stats
 `;
 
+/**
+ * A command streams its input through short-lived objects: V8 would double its young generation
+ * up to 2 × 16 MiB as they come, which adds as much to the peak memory and, measured on a large
+ * log, nothing to the speed. It stays at its initial size. (Set at run time, as the tool runs
+ * as `node kube-audit.js` too; V8 reads this flag each time it would grow that space.)
+ */
+function keepYoungGenerationSmall(): void {
+  const v8 = createRequire(import.meta.url)('node:v8') as typeof V8;
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
+}
+
 /** `--help` or `-h` anywhere before a `--` terminator. */
 function wantsHelp(argv: readonly string[]): boolean {
   const end = argv.indexOf('--');
@@ -79,6 +92,7 @@ async function main(argv: string[], io: Io): Promise<number> {
     io.stdout.write(command.help);
     return 0;
   }
+  keepYoungGenerationSmall();
   return command.run(rest, io);
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PIPELINE_SETTINGS, type Setting } from '@kube-audit/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REAL, runCli } from './support/cli';
+import { linesOf, REAL, runCli } from './support/cli';
 
 const DEMO = `${REAL}audit2rbac/demo.log`;
 let tmp: string;
@@ -42,6 +42,24 @@ describe('start-up', () => {
     expect(http(await modulesLoaded(['replay', '--help']))).toEqual(
       expect.arrayContaining(['NativeModule http', 'NativeModule https']),
     );
+  });
+
+  it('keeps the young generation small while a command streams', async () => {
+    // About 6 MB of log: enough for V8 to grow the young generation to 16 MiB if let.
+    const log = join(tmp, 'big.log');
+    writeFileSync(log, readFileSync(DEMO, 'utf8').repeat(300));
+    const preload = join(tmp, 'new-space.cjs');
+    writeFileSync(
+      preload,
+      "process.on('exit', () => process.stderr.write('NEW SPACE ' + require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size + '\\n'));\n",
+    );
+    const run = await runCli(['process', '--no-dedupe', log], { env: { NODE_OPTIONS: `--require ${preload}` } });
+    expect(run.code).toBe(0);
+    expect(linesOf(run.stdout)).toHaveLength(37 * 300);
+    const size = Number(/NEW SPACE (\d+)/.exec(run.stderr)?.[1]);
+    // What it had grown to when the command started: 1 to 4 MiB, by Node version.
+    expect(size).toBeGreaterThan(0);
+    expect(size).toBeLessThanOrEqual(4 * 2 ** 20);
   });
 
   it('loads zlib only for gzip input', async () => {
