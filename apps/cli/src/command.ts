@@ -1,7 +1,8 @@
 /**
  * @module
- * What a subcommand is: a name, its help (with an example) and a `run` that gets its own argv
- * and the process's streams, and returns the exit code.
+ * What a subcommand is: its help (with an example) and a `run` that gets its own argv and the
+ * process's streams, and returns the exit code. Its name and summary are in main's list, which
+ * loads a command's module only when it is asked for.
  */
 
 /** The streams a command uses; `main` passes the process's own. */
@@ -12,9 +13,6 @@ export interface Io {
 }
 
 export interface Command {
-  name: string;
-  /** One line for the tool's help. */
-  summary: string;
   /** The command's `--help`, ending with an example. */
   help: string;
   /** @returns the exit code: 0 ok, 1 invalid input under --strict or failed delivery. */

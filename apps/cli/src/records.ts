@@ -5,7 +5,9 @@
  * Opened here, because the core has no runtime APIs: base64 lines (a Kinesis record's data, as
  * AWS's tools print it) and the gzip inside them.
  */
-import { gunzipSync } from 'node:zlib';
+import { isUtf8 } from 'node:buffer';
+import { createRequire } from 'node:module';
+import type * as Zlib from 'node:zlib';
 import { type AuditEvent, LOG_FORMATS, type LogFormat, unwrapRecords } from '@kube-audit/core';
 import { MAX_LINE_BYTES } from './lines';
 import { UsageError } from './usage-error';
@@ -46,6 +48,9 @@ export function formatOf(value: string | undefined): LogFormat | undefined {
   return format;
 }
 
+// node:zlib is required when a base64 line holds gzip, not imported (see ./bytes).
+const require = createRequire(import.meta.url);
+
 /** A line of base64 only, long enough not to be a word: what a Kinesis record's data looks like. */
 const BASE64 = /^[A-Za-z0-9+/]{16,}={0,2}$/;
 
@@ -66,10 +71,16 @@ export function addRecords(
   path = '',
 ): void {
   // JSON (an event, most often) is read from the bytes as they are; anything else may be base64.
-  const text =
-    typeof line !== 'string' && line[0] !== 123
-      ? Buffer.from(line.buffer, line.byteOffset, line.length).toString('utf8')
-      : line;
+  let text = line;
+  if (typeof line !== 'string' && line[0] !== 123) {
+    // Decoded only when it is UTF-8: a lossy decode would hide bad bytes behind U+FFFD.
+    const bytes = Buffer.from(line.buffer, line.byteOffset, line.length);
+    if (!isUtf8(bytes)) {
+      found.invalid.push({ where, reason: 'not valid UTF-8' });
+      return;
+    }
+    text = bytes.toString('utf8');
+  }
   let input = text;
   if (typeof text === 'string' && BASE64.test(text.trim())) {
     const decoded = decodeBase64(text.trim());
@@ -96,6 +107,7 @@ function decodeBase64(text: string): string | { reason: string } {
   // RFC 1952 §2.3.1: ID1 = 0x1f, ID2 = 0x8b.
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
+      const { gunzipSync } = require('node:zlib') as typeof Zlib;
       return gunzipSync(bytes, { maxOutputLength: MAX_LINE_BYTES }).toString('utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;

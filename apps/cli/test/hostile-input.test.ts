@@ -5,9 +5,11 @@
  * names the file and the position.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, REPO, runCli } from './support/cli';
 import { answer, startServer, type TestServer } from './support/server';
@@ -137,6 +139,8 @@ describe('input without an end', () => {
     writeFileSync(log, `${first}${first}${'x'.repeat(33 * 1024 * 1024)}\n${first}`);
     const run = await runCli(['process', '--no-dedupe', log]);
     expect(run.code).toBe(2);
+    // The events before it are written.
+    expect(run.stdout).toBe(`${first}${first}`);
     expect(run.stderr).toBe(
       `kube-audit: ${log}:3: line longer than 33554432 bytes (from byte ${2 * Buffer.byteLength(first)}), more than any audit event can be; stopped reading\n`,
     );
@@ -160,4 +164,68 @@ describe('input without an end', () => {
       /^kube-audit: <stdin>:\d+: a JSON document longer than 134217728 characters, more than an audit log document can be; stopped reading\n$/,
     );
   }, 120_000);
+});
+
+describe('the bytes of a log line', () => {
+  // Three events, and between them what a log can hold besides: CRLF endings, blank lines, lines
+  // that are not UTF-8 (in a value, in a key, from the first byte, a character cut short), and
+  // no newline at the end. The events come out byte for byte, the bad lines are named, never shown.
+  const line = (auditID: string) => JSON.stringify(event({ auditID, userAgent: 'kubectl/v1.33 ☸ €' }));
+  const [one, two, three] = [line('b1'), line('b2'), line('b3')];
+  const bytes = Buffer.concat([
+    Buffer.from(`${one}\r\n\n  \t\r\n`),
+    Buffer.from(`${line('x1').replace('"verb":"', '"verb":"\xff')}\n`, 'latin1'),
+    Buffer.from(`${line('x2').replace('"verb"', '"ve\xc3rb"')}\n`, 'latin1'),
+    Buffer.from(`\xff${line('x3')}\n`, 'latin1'),
+    Buffer.from('\xe2\x82\n', 'latin1'),
+    Buffer.from(`${two}\r\n${three}`),
+  ]);
+  const stderrOf = (name: string) => [4, 5, 6, 7].map((n) => `${name}:${n}: not valid UTF-8\n`).join('');
+
+  it('from a file', async () => {
+    const log = join(tmp, 'bytes.log');
+    writeFileSync(log, bytes);
+    const run = await runCli(['process', log]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(`${one}\n${two}\n${three}\n`);
+    expect(run.stderr).toBe(stderrOf(log));
+  });
+
+  it('from stdin, a few bytes at a time, so that reads end inside lines and characters', async () => {
+    const child = spawn(process.execPath, [CLI, 'process'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const closed = once(child, 'close');
+    for (let at = 0; at < bytes.length; at += 7) {
+      child.stdin.write(bytes.subarray(at, at + 7));
+      await sleep(1);
+    }
+    child.stdin.end();
+    const [code] = await closed;
+    expect(code).toBe(0);
+    expect(stdout).toBe(`${one}\n${two}\n${three}\n`);
+    expect(stderr).toBe(stderrOf('<stdin>'));
+  }, 30_000);
+
+  it('a bad character on the boundary of two reads of a file', async () => {
+    // Files are read 64 KiB at a time: the bad line's first byte is the last of the first read.
+    const pad = line('p1');
+    const filler = `${pad.slice(0, -1)},"pad":"${'x'.repeat(65_535 - Buffer.byteLength(pad) - 9 - 1)}"}\n`;
+    expect(Buffer.byteLength(filler)).toBe(65_535);
+    const log = join(tmp, 'boundary.log');
+    writeFileSync(
+      log,
+      Buffer.concat([Buffer.from(filler), Buffer.from(`\xff\xfe${one}\n`, 'latin1'), Buffer.from(two)]),
+    );
+    const run = await runCli(['process', log]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(`${filler}${two}\n`);
+    expect(run.stderr).toBe(`${log}:2: not valid UTF-8\n`);
+  });
 });

@@ -2,18 +2,74 @@
  * The CLI's contract for people and scripts: help with examples, and usage or configuration errors
  * that exit 2 with a message naming the bad flag or file.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { PIPELINE_SETTINGS, type Setting } from '@kube-audit/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REAL, runCli } from './support/cli';
+import { linesOf, REAL, runCli } from './support/cli';
 
 const DEMO = `${REAL}audit2rbac/demo.log`;
 let tmp: string;
 
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'kube-audit-usage-'));
+});
+
+/**
+ * The built-in modules Node loaded for `kube-audit ARGS…` (Node's own list, printed at exit by a
+ * preloaded script), to check that a command starts with only what it needs.
+ */
+async function modulesLoaded(args: string[]): Promise<string[]> {
+  const preload = join(tmp, 'modules.cjs');
+  writeFileSync(
+    preload,
+    "process.on('exit', () => process.stderr.write('MODULES ' + JSON.stringify(process.moduleLoadList) + '\\n'));\n",
+  );
+  const run = await runCli(args, { env: { NODE_OPTIONS: `--require ${preload}` } });
+  expect(run.code).toBe(0);
+  const line = run.stderr.split('\n').find((l) => l.startsWith('MODULES '));
+  return JSON.parse(line?.slice('MODULES '.length) ?? '[]') as string[];
+}
+
+describe('start-up', () => {
+  it('loads the HTTP client only for replay', async () => {
+    const http = (modules: string[]) => modules.filter((m) => /^NativeModule (https?|_http_client)$/.test(m));
+    expect(http(await modulesLoaded(['--help']))).toEqual([]);
+    expect(http(await modulesLoaded(['process', DEMO]))).toEqual([]);
+    expect(http(await modulesLoaded(['stats', DEMO]))).toEqual([]);
+    expect(http(await modulesLoaded(['replay', '--help']))).toEqual(
+      expect.arrayContaining(['NativeModule http', 'NativeModule https']),
+    );
+  });
+
+  it('keeps the young generation small while a command streams', async () => {
+    // About 6 MB of log: enough for V8 to grow the young generation to 16 MiB if let.
+    const log = join(tmp, 'big.log');
+    writeFileSync(log, readFileSync(DEMO, 'utf8').repeat(300));
+    const preload = join(tmp, 'new-space.cjs');
+    writeFileSync(
+      preload,
+      "process.on('exit', () => process.stderr.write('NEW SPACE ' + require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size + '\\n'));\n",
+    );
+    const run = await runCli(['process', '--no-dedupe', log], { env: { NODE_OPTIONS: `--require ${preload}` } });
+    expect(run.code).toBe(0);
+    expect(linesOf(run.stdout)).toHaveLength(37 * 300);
+    const size = Number(/NEW SPACE (\d+)/.exec(run.stderr)?.[1]);
+    // What it had grown to when the command started: 1 to 4 MiB, by Node version.
+    expect(size).toBeGreaterThan(0);
+    expect(size).toBeLessThanOrEqual(4 * 2 ** 20);
+  });
+
+  it('loads zlib only for gzip input', async () => {
+    const zlib = (modules: string[]) => modules.includes('NativeModule zlib');
+    expect(zlib(await modulesLoaded(['--help']))).toBe(false);
+    expect(zlib(await modulesLoaded(['process', DEMO]))).toBe(false);
+    const gz = join(tmp, 'demo.bin');
+    writeFileSync(gz, gzipSync(readFileSync(DEMO)));
+    expect(zlib(await modulesLoaded(['process', gz]))).toBe(true);
+  });
 });
 
 describe('kube-audit help', () => {

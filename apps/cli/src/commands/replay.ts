@@ -86,8 +86,6 @@ Example:
 
 /** `kube-audit replay --url URL [FILE…]` */
 export const replayCommand: Command = {
-  name: 'replay',
-  summary: "send log events to a receiver as the API server's webhook does",
   help,
   async run(argv, io) {
     const started = performance.now();

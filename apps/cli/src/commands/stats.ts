@@ -37,8 +37,6 @@ Example:
 
 /** `kube-audit stats [FILE…]` */
 export const statsCommand: Command = {
-  name: 'stats',
-  summary: 'count who did what: verbs, users, resources, namespaces, codes, time range',
   help,
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, flags);

@@ -4,9 +4,17 @@
  * `Content-Type: application/json` hard-coded in NewGenericWebhook, and Go's transport adding
  * `Accept-Encoding: gzip`), TLS as a webhook kubeconfig sets it up, and a time limit.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
+import { createRequire } from 'node:module';
 import { formatDuration } from '../durations';
+
+// Required, not imported: Node 24 builds the ES module view of node:http by reading every export,
+// which loads its fetch implementation (undici) and costs every command a tenth of a second and
+// 15 MB at start-up; this module is loaded only when `replay` runs.
+const require = createRequire(import.meta.url);
+const { Agent: HttpAgent, request: httpRequest } = require('node:http') as typeof Http;
+const { Agent: HttpsAgent, request: httpsRequest } = require('node:https') as typeof Https;
 
 export interface PostOutcome {
   /** The HTTP status, when a whole response arrived. */
@@ -90,7 +98,7 @@ export function createPoster(options: PosterOptions): Poster {
           settle({ error: `no response within ${formatDuration(timeoutMs)}`, timedOut: true });
           request.destroy();
         }, timeoutMs);
-        request.on('response', (response: IncomingMessage) => {
+        request.on('response', (response: Http.IncomingMessage) => {
           // The body is ignored, as client-go ignores it; it is read so the connection can be reused.
           response.resume();
           response.on('end', () => settle(outcomeOf(response)));
@@ -109,7 +117,7 @@ export function createPoster(options: PosterOptions): Poster {
   };
 }
 
-function outcomeOf(response: IncomingMessage): PostOutcome {
+function outcomeOf(response: Http.IncomingMessage): PostOutcome {
   const outcome: PostOutcome = { status: response.statusCode ?? 0 };
   const retryAfter = response.headers['retry-after'];
   if (retryAfter !== undefined) outcome.retryAfter = retryAfter;
