@@ -62,6 +62,8 @@ const INVALID_ITEMS_LOGGED = 5;
 const SLICE_BYTES = 1 << 20;
 /** What a line adds to an event's received bytes: `{"kind":"Event","apiVersion":"audit.k8s.io/v1beta1"`, a newline. */
 const PREFIX_BYTES = 64;
+/** Output arrays (of SLICE_BYTES) kept for later requests; concurrent requests beyond take new ones. */
+const SPARE_OUTPUTS = 4;
 
 /** Receive paths: `/` and `/audit` (webhook URL without or with a path), `/post` (IKS service proxy). */
 export const RECEIVE_PATHS = ['/', '/post', '/audit', '/audit/:cluster'] as const;
@@ -104,6 +106,8 @@ export function createApp(options: AppOptions): Hono {
   const app = new Hono();
   /** Body bytes held by receive requests now: a batch takes a few times its size in memory until answered. */
   let inflightBytes = 0;
+  /** Output arrays of finished requests, for the next ones. */
+  const spareOutputs: Uint8Array[] = [];
 
   app.onError(function handleError(error, c) {
     if (error instanceof ReceiverError) {
@@ -204,9 +208,10 @@ export function createApp(options: AppOptions): Hono {
       redacted: 0,
     };
     const done: BatchResult[] = [];
-    // One array for every slice's lines: each slice is written before the next is made.
-    const output =
-      events.length > 0 ? new Uint8Array(Math.min(SLICE_BYTES, body.length + events.length * PREFIX_BYTES)) : undefined;
+    // One array for every slice's lines, each slice written before the next is made; arrays are
+    // kept for the next requests, so that batch after batch allocates no new memory for lines.
+    // (After a failed write the array is not reused: the stream may still hold it.)
+    const output = events.length > 0 ? (spareOutputs.pop() ?? new Uint8Array(SLICE_BYTES)) : undefined;
     for (let from = 0; from < events.length; ) {
       const to = sliceEnd(events, from);
       const result = pipeline.process({ events: events.slice(from, to) }, { cluster, output });
@@ -222,6 +227,7 @@ export function createApp(options: AppOptions): Hono {
       }
       from = to;
     }
+    if (output && spareOutputs.length < SPARE_OUTPUTS) spareOutputs.push(output);
     return counts;
   }
 

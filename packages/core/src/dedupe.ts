@@ -33,7 +33,7 @@ export function createDedupe(capacity: number): Dedupe {
   const seedA = (Math.random() * 2 ** 32) >>> 0;
   const seedB = (Math.random() * 2 ** 32) >>> 0;
   const keyOf = (event: AuditEvent): number =>
-    hashBytes(event.source, event.start, event.end, event.apiVersion, seedA, seedB);
+    hashBytes(event.source, event.table.view(event.source), event.start, event.end, event.apiVersion, seedA, seedB);
   const keys = createKeySet(capacity);
   // Insertion order in a ring, so eviction is O(1). Keys are stored plus one, so 0 is empty.
   const ring = new Float64Array(capacity);
@@ -126,6 +126,7 @@ function createKeySet(capacity: number): KeySet {
  */
 function hashBytes(
   b: Uint8Array,
+  view: DataView,
   start: number,
   end: number,
   apiVersion: string,
@@ -135,7 +136,6 @@ function hashBytes(
   let a = seedA ^ 0x811c9dc5;
   let h = seedB ^ 0x9e3779b9;
   for (let i = 0; i < apiVersion.length; i++) a = Math.imul(a ^ apiVersion.charCodeAt(i), 0x01000193);
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let c = a ^ 0x27d4eb2f;
   let d = h ^ 0x165667b1;
   let i = start;

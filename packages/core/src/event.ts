@@ -21,6 +21,13 @@ type Override = string | undefined;
 export class MemberTable {
   readonly keys: string[] = [];
   offsets: Int32Array = new Int32Array(3 * 64);
+  #view: DataView | undefined;
+
+  /** The body's bytes as a DataView, made once per body, for reading them several at a time. */
+  view(source: Uint8Array): DataView {
+    this.#view ??= new DataView(source.buffer, source.byteOffset, source.byteLength);
+    return this.#view;
+  }
 
   add(key: string, keyStart: number, valueStart: number, valueEnd: number): void {
     const at = 3 * this.keys.length;

@@ -26,6 +26,8 @@ export const DEFAULT_MAX_EVENT_BYTES = 262_144;
 export const DEFAULT_DEDUPE_CACHE_SIZE = 10_000;
 /** Bytes per piece of `BatchResult.chunks`. */
 const CHUNK_BYTES = 1 << 20;
+/** What a line adds to an untyped event's bytes: `{"kind":"Event","apiVersion":"audit.k8s.io/v1beta1"`, `,` and a newline. */
+const LINE_PREFIX_BYTES = 64;
 
 /** Options of {@link createPipeline}, compiled once. */
 export interface PipelineOptions {
@@ -119,14 +121,8 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
       const clusterAnnotation = cluster ? { [CLUSTER_ANNOTATION]: cluster } : undefined;
       const written: AuditEvent[] = [];
       const events = payload.events;
-      // The first piece sized for the batch (an unchanged event's line is its bytes plus the prefix).
-      const first = events[0];
-      const last = events[events.length - 1];
-      const out = new LineWriter(
-        CHUNK_BYTES,
-        context.output ??
-          (first && last && first.source === last.source ? last.end - first.start + events.length * 64 : CHUNK_BYTES),
-      );
+      // The first piece sized for the batch: an unchanged event's line is its bytes and the prefix.
+      const out = new LineWriter(CHUNK_BYTES, context.output ?? expectedBytes(events));
       let policyDropped = 0;
       let duplicates = 0;
       let truncated = 0;
@@ -151,11 +147,7 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
           event.set('annotations', withStrings(event.compactRaw('annotations'), clusterAnnotation));
         written.push(event);
         // An unchanged event that fits is copied from the bytes it came in.
-        const length = out.copyLength(event);
-        if (length >= 0 && (maxEventBytes === 0 || length <= maxEventBytes)) {
-          out.copy(event, length);
-          continue;
-        }
+        if (out.copy(event, maxEventBytes)) continue;
         let line = utf8Encoder.encode(serializeEvent(event));
         if (exceeds(line, maxEventBytes)) {
           truncated++;
@@ -195,6 +187,16 @@ export function createPipeline(options: PipelineOptions = {}): Pipeline {
 
 function decodeLines(chunk: Uint8Array): string {
   return decodeBytes(chunk, 0, chunk.length);
+}
+
+/** The bytes the lines of `events` take if no step changes them, up to a piece's worth. */
+function expectedBytes(events: readonly AuditEvent[]): number {
+  let bytes = 0;
+  for (const event of events) {
+    bytes += event.end - event.start + LINE_PREFIX_BYTES;
+    if (bytes >= CHUNK_BYTES) return CHUNK_BYTES;
+  }
+  return bytes;
 }
 
 /** Apply a policy decision; false when the event is to be dropped. It can only lower detail. */

@@ -105,21 +105,20 @@ export class LineWriter {
     this.#buffer = typeof first === 'number' ? new Uint8Array(Math.min(chunkBytes, first)) : first;
   }
 
-  /** The byte length of the event's line (newline included) if it can be copied, else -1. */
-  copyLength(event: AuditEvent): number {
-    const start = copyStart(event);
-    if (start < 0) return -1;
-    // With the prefix, the item's `{` becomes its `,`; the newline is counted in both cases.
-    return (event.typed ? 0 : prefixEntry(event.apiVersion).bytes.length) + event.end - start + 1;
-  }
-
-  /** Copy the line of an event for which copyLength gave `length`. */
-  copy(event: AuditEvent, length: number): void {
+  /**
+   * Copy the line of an event no step changed from the bytes it came in, if it can be copied and
+   * its line with the newline is at most `max` bytes (0: any length). False when it must be built.
+   */
+  copy(event: AuditEvent, max: number): boolean {
     let start = copyStart(event);
+    if (start < 0) return false;
+    const prefix = event.typed ? undefined : prefixEntry(event.apiVersion).bytes;
+    // With the prefix, the item's `{` becomes its `,`; the newline is counted in both cases.
+    const length = (prefix ? prefix.length : 0) + event.end - start + 1;
+    if (max > 0 && length > max) return false;
     const out = this.#room(length);
     let at = this.#length;
-    if (!event.typed) {
-      const prefix = prefixEntry(event.apiVersion).bytes;
+    if (prefix) {
       out.set(prefix, at);
       at += prefix.length;
       // The item's `{` becomes the prefix's `,` (an empty object's `}` is copied as is).
@@ -132,6 +131,7 @@ export class LineWriter {
     at += event.end - start;
     out[at++] = 10;
     this.#length = at;
+    return true;
   }
 
   /** Add a line given as its UTF-8 bytes, without the newline. */
@@ -145,8 +145,7 @@ export class LineWriter {
   /** The pieces, the last one included. */
   finish(): Uint8Array[] {
     if (this.#length > 0) this.chunks.push(this.#buffer.subarray(0, this.#length));
-    this.#buffer = new Uint8Array(0);
-    this.#length = 0;
+    this.#length = this.#buffer.length;
     return this.chunks;
   }
 
