@@ -6,6 +6,7 @@
  * JSON lines are read in bounded memory, whatever the file's size. Each line or document may also
  * be a record of a cloud export (EKS, AKS, GKE, OpenShift): see ./records.
  */
+import { isUtf8 } from 'node:buffer';
 import { accessSync, constants, statSync } from 'node:fs';
 import type { AuditEvent, LogFormat } from '@kube-audit/core';
 import { readBytes, STDIN } from './bytes';
@@ -191,6 +192,13 @@ async function* readDocument(
     for (const bytes of batch) {
       const line = bytes.toString('utf8');
       lineNumber++;
+      // A document is split as text: a line that is not UTF-8 is read with U+FFFD in place of
+      // its bad bytes, and said so (the events it holds are not dropped).
+      if (!isUtf8(bytes))
+        found.invalid.push({
+          where: `${name}:${lineNumber}`,
+          reason: 'not valid UTF-8 (read with U+FFFD in its place)',
+        });
       if (!splitter.whole) {
         hold(line);
         const items = splitter.push(`${line}\n`);
@@ -216,7 +224,8 @@ async function* readDocument(
   }
   const end = splitter.finish();
   if (end === undefined && held !== undefined) {
-    yield* readWhole(name, held, chunkSize, format);
+    // Read whole after all: what was found on the way is only what the lines said of themselves.
+    yield* readWhole(name, held, chunkSize, format, found.invalid);
     return;
   }
   if (end?.error) found.invalid.push({ where: name, reason: `not valid JSON: ${end.error}` });
@@ -228,8 +237,9 @@ async function* readWhole(
   parts: string[],
   chunkSize: number,
   format: LogFormat | undefined,
+  invalidLines: InvalidInput[],
 ): AsyncGenerator<EventChunk> {
-  const found: Found = { events: [], clusters: [], invalid: [] };
+  const found: Found = { events: [], clusters: [], invalid: [...invalidLines] };
   addRecords(parts.join('\n'), name, format, found);
   const { events, clusters, invalid } = found;
   if (events.length === 0) yield found;

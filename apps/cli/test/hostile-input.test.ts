@@ -228,4 +228,29 @@ describe('the bytes of a log line', () => {
     expect(run.stdout).toBe(`${filler}${two}\n`);
     expect(run.stderr).toBe(`${log}:2: not valid UTF-8\n`);
   });
+
+  it('a document (a pretty-printed EventList) with a line that is not UTF-8 is read, and the line named', async () => {
+    const list = JSON.stringify(
+      { kind: 'EventList', items: [event({ auditID: 'd1' }), event({ auditID: 'd2' })] },
+      null,
+      2,
+    );
+    const lines = list.split('\n');
+    const bad = lines.findIndex((text) => text.includes('"d2"'));
+    const file = join(tmp, 'document.json');
+    writeFileSync(
+      file,
+      Buffer.concat(
+        lines.map((text, i) => Buffer.from(`${i === bad ? text.replace('d2', 'd\xff2') : text}\n`, 'latin1')),
+      ),
+    );
+    const run = await runCli(['process', '--strict', file]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`${file}:${bad + 1}: not valid UTF-8 (read with U+FFFD in its place)\n`);
+    const ids = run.stdout
+      .trim()
+      .split('\n')
+      .map((text) => (JSON.parse(text) as { auditID: string }).auditID);
+    expect(ids).toEqual(['d1', 'd\ufffd2']);
+  });
 });
