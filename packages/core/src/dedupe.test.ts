@@ -35,6 +35,12 @@ describe('createDedupe', () => {
     ];
     for (const pad of variants) expect(dedupe.seen(eventWith(pad))).toBe(false);
     for (const pad of variants) expect(dedupe.seen(eventWith(pad))).toBe(true);
+    // The hash is seeded per cache: none of 200 seeds may take two of these for one.
+    const events = variants.map(eventWith);
+    for (let seed = 0; seed < 200; seed++) {
+      const fresh = createDedupe(100);
+      expect(events.filter((event) => fresh.seen(event))).toEqual([]);
+    }
   });
 
   it('knows a retried event wherever it stands in its body (another list around it, another offset)', () => {

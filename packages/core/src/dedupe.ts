@@ -146,16 +146,27 @@ function hashBytes(
     d = Math.imul(d ^ view.getInt32(i + 12, true), 0x5bd1e995);
   }
   for (; i < end; i++) a = Math.imul(a ^ (b[i] as number), 0x01000193);
-  a = Math.imul(a ^ c, 0x85ebca6b);
-  // The length, so that spans that differ only in where their tail starts differ.
-  h = Math.imul(h ^ d ^ (end - start), 0xc2b2ae35);
-  // Final mixing (MurmurHash3's), so that every input bit reaches the bits kept.
-  a ^= h;
-  a ^= a >>> 16;
-  a = Math.imul(a, 0x85ebca6b);
-  a ^= a >>> 13;
-  h ^= h >>> 15;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
+  // Each lane mixed on its own before they are joined: lanes that run the same multiplication
+  // over like input (a run of one character) can carry like differences, which a plain xor of
+  // the lanes would cancel. The length, so that spans that differ only in where their tail
+  // starts differ.
+  a = mix(a) ^ rotate(mix(c ^ 0x27d4eb2f), 16);
+  h = mix(h ^ (end - start)) ^ rotate(mix(d ^ 0x165667b1), 16);
+  // Final mixing, so that every input bit reaches the bits kept.
+  a = mix(a ^ h);
+  h = mix(h ^ 0x9e3779b9);
   return (a >>> 0) * 0x200000 + ((h >>> 0) & 0x1fffff);
+}
+
+/** MurmurHash3's 32-bit finaliser: every input bit reaches every output bit. */
+function mix(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  return x ^ (x >>> 16);
+}
+
+function rotate(x: number, bits: number): number {
+  return (x << bits) | (x >>> (32 - bits));
 }

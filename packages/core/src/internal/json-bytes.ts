@@ -335,11 +335,12 @@ export function bytesEqual(b: Uint8Array, start: number, text: string): boolean 
   return true;
 }
 
-/** Where the ASCII `text` first occurs in `b[start, end)`, or -1. */
+/** Where the ASCII `text` first occurs in `b[start, end)`, or -1. The search never looks past `end`. */
 export function indexOfAscii(b: Uint8Array, text: string, start: number, end: number): number {
+  const within = b.subarray(start, end);
   const first = text.charCodeAt(0);
-  const last = end - text.length;
-  for (let i = b.indexOf(first, start); i !== -1 && i <= last; i = b.indexOf(first, i + 1))
-    if (bytesEqual(b, i, text)) return i;
+  const last = within.length - text.length;
+  for (let i = within.indexOf(first); i !== -1 && i <= last; i = within.indexOf(first, i + 1))
+    if (bytesEqual(within, i, text)) return start + i;
   return -1;
 }
