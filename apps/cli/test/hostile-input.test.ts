@@ -5,11 +5,9 @@
  * names the file and the position.
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, REPO, runCli } from './support/cli';
 import { answer, startServer, type TestServer } from './support/server';
@@ -192,25 +190,12 @@ describe('the bytes of a log line', () => {
   });
 
   it('from stdin, a few bytes at a time, so that reads end inside lines and characters', async () => {
-    const child = spawn(process.execPath, [CLI, 'process'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const closed = once(child, 'close');
-    for (let at = 0; at < bytes.length; at += 7) {
-      child.stdin.write(bytes.subarray(at, at + 7));
-      await sleep(1);
-    }
-    child.stdin.end();
-    const [code] = await closed;
-    expect(code).toBe(0);
-    expect(stdout).toBe(`${one}\n${two}\n${three}\n`);
-    expect(stderr).toBe(stderrOf('<stdin>'));
+    const pieces: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 7) pieces.push(bytes.subarray(at, at + 7));
+    const run = await runCli(['process'], { input: pieces });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(`${one}\n${two}\n${three}\n`);
+    expect(run.stderr).toBe(stderrOf('<stdin>'));
   }, 30_000);
 
   it('a bad character on the boundary of two reads of a file', async () => {

@@ -17,8 +17,11 @@ export interface Run {
 }
 
 export interface RunOptions {
-  /** Written to stdin, which is then closed; without it stdin is closed at once. */
-  input?: string | Buffer;
+  /**
+   * Written to stdin, which is then closed; without it stdin is closed at once. Pieces are
+   * written one at a time, a millisecond apart, so that the CLI's reads end inside them.
+   */
+  input?: string | Buffer | readonly Buffer[];
   env?: Record<string, string>;
   cwd?: string;
 }
@@ -44,7 +47,16 @@ export function runCli(args: readonly string[], options: RunOptions = {}): Promi
     child.stdin.on('error', () => {
       // The CLI may exit before reading all of stdin (a usage error).
     });
-    child.stdin.end(options.input);
+    const input = options.input;
+    if (!Array.isArray(input)) child.stdin.end(input);
+    else
+      void (async () => {
+        for (const piece of input) {
+          child.stdin.write(piece);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        child.stdin.end();
+      })();
   });
 }
 
