@@ -33,7 +33,7 @@ export function createDedupe(capacity: number): Dedupe {
   const seedA = (Math.random() * 2 ** 32) >>> 0;
   const seedB = (Math.random() * 2 ** 32) >>> 0;
   const keyOf = (event: AuditEvent): number =>
-    hashBytes(event.source, event.table.view(event.source), event.start, event.end, event.apiVersion, seedA, seedB);
+    hashBytes(event.source, event.table.view, event.start, event.end, event.apiVersion, seedA, seedB);
   const keys = createKeySet(capacity);
   // Insertion order in a ring, so eviction is O(1). Keys are stored plus one, so 0 is empty.
   const ring = new Float64Array(capacity);

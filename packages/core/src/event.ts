@@ -23,9 +23,12 @@ export class MemberTable {
   offsets: Int32Array = new Int32Array(3 * 64);
   #view: DataView | undefined;
 
-  /** The body's bytes as a DataView, made once per body, for reading them several at a time. */
-  view(source: Uint8Array): DataView {
-    this.#view ??= new DataView(source.buffer, source.byteOffset, source.byteLength);
+  /** `source`: the body whose members these are. */
+  constructor(readonly source: Uint8Array) {}
+
+  /** The body's bytes as a DataView, made once, for reading them several at a time. */
+  get view(): DataView {
+    this.#view ??= new DataView(this.source.buffer, this.source.byteOffset, this.source.byteLength);
     return this.#view;
   }
 

@@ -134,7 +134,7 @@ export function parsePayload(body: string | Uint8Array, options: ParseOptions = 
   const b = typeof body === 'string' ? utf8Encoder.encode(body) : body;
   try {
     const sc = new ByteScanner();
-    const table = new MemberTable();
+    const table = new MemberTable(b);
     // RFC 8259 §8.1: a parser may ignore a leading byte order mark.
     let i = skipWs(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
     const c = b[i];
