@@ -5,11 +5,22 @@
 // The echo server (bench/echo.mjs) runs beside them as the limit: it writes each body untouched.
 // The CLI rows run `kube-audit process` over a generated audit log against bench/cli-floor.mjs.
 //
-//   node bench/run.mjs [--quick] [--runtimes node20,node24,bun] [--seconds N] [--rounds N] [--cli-mb N] [--out FILE]
+//   node bench/run.mjs [--quick] [--runtimes node20,node24,bun] [--seconds N] [--rounds N] [--cli-mb N]
+//                      [--load wrk|autocannon] [--out FILE]
 //
 // Prints one table and, with --out, writes it as markdown with an SVG chart beside it.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, createWriteStream, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -28,12 +39,18 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
     out: { type: 'string' },
     'cli-mb': { type: 'string' },
+    load: { type: 'string' },
   },
 });
 const cliMb = Number(args['cli-mb'] ?? (args.quick ? 40 : 215));
 const seconds = Number(args.seconds ?? (args.quick ? 2 : 6));
 const rounds = Number(args.rounds ?? (args.quick ? 1 : 2));
 const wanted = (args.runtimes ?? (args.quick ? 'node24' : 'node20,node24,bun')).split(',');
+const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
+const loadTool = args.load ?? (hasWrk ? 'wrk' : 'autocannon');
+if (loadTool === 'wrk' && !hasWrk) throw new Error('--load wrk: no wrk on PATH (apt-get install wrk)');
+if (loadTool === 'autocannon' && !args.load)
+  process.stderr.write('wrk is not on PATH (apt-get install wrk): load from autocannon, in this process\n');
 const TICKS = 100; // /proc/<pid>/stat clock ticks per second (USER_HZ)
 
 // --- servers --------------------------------------------------------------------------------
@@ -104,16 +121,22 @@ const payloads = {
   },
 };
 
-const connections = 8;
+const connections = 4;
 let runCounter = 1;
 function bodyPool(payload) {
   const count = poolSize(payload.size, connections);
   return Array.from({ length: count }, () => makeBatch(runCounter++, payload.size, payload.detail, payload.bodyBytes));
 }
 
-/** Shared across runs so that consecutive runs continue the rotation instead of restarting it. */
+/**
+ * Shared across runs so that consecutive runs continue the rotation instead of restarting it.
+ * Resolves to `{ ok, failed, p50, p99 }`: responses 2xx, responses not 2xx or errors, latency ms.
+ */
 let next = 0;
-function drive(port, pool, duration) {
+const drive = (port, pool, duration) =>
+  loadTool === 'wrk' ? driveWrk(port, pool, duration) : driveAutocannon(port, pool, duration);
+
+function driveAutocannon(port, pool, duration) {
   return new Promise((resolve, reject) => {
     autocannon(
       {
@@ -128,8 +151,69 @@ function drive(port, pool, duration) {
           },
         ],
       },
-      (error, result) => (error ? reject(error) : resolve(result)),
+      (error, result) =>
+        error
+          ? reject(error)
+          : resolve({
+              ok: result['2xx'],
+              failed: result.non2xx + result.errors,
+              p50: result.latency.p50,
+              p99: result.latency.p99,
+            }),
     );
+  });
+}
+
+// wrk: one thread, `connections` connections, each sending the next body of the pool; the
+// bodies are written to files once per pool and formatted as requests when wrk starts.
+const wrkScript = `
+local dir, count, n
+local requests = {}
+function init(args)
+  dir, count, n = args[1], tonumber(args[2]), tonumber(args[3])
+  for i = 0, count - 1 do
+    local file = assert(io.open(dir .. "/" .. i .. ".json", "rb"))
+    requests[i] = wrk.format("POST", "/audit?timeout=30s", { ["Content-Type"] = "application/json" }, file:read("*a"))
+    file:close()
+  end
+end
+function request()
+  local r = requests[n % count]
+  n = n + 1
+  return r
+end
+function done(summary, latency)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests,
+    e.status + e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+`;
+const poolDirs = new Map();
+function driveWrk(port, pool, duration) {
+  let dir = poolDirs.get(pool);
+  if (!dir) {
+    dir = mkdtempSync(join(tmpdir(), 'kube-audit-bench-'));
+    writeFileSync(join(dir, 'script.lua'), wrkScript);
+    for (const [i, body] of pool.entries()) writeFileSync(join(dir, `${i}.json`), body);
+    poolDirs.set(pool, dir);
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const argv = ['-t1', `-c${connections}`, `-d${duration}s`, '--timeout', '30s', '-s', join(dir, 'script.lua')];
+  argv.push(`http://127.0.0.1:${port}`, '--', dir, String(pool.length), String(next));
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const m = /RESULT (\d+) (\d+) (\d+) (\d+)/.exec(out);
+      if (code !== 0 || !m) return reject(new Error(`wrk exited ${code}: ${out}`));
+      const [requests, failed, p50, p99] = m.slice(1).map(Number);
+      next += requests + connections; // the requests cut off when wrk stopped were sent too
+      resolve({ ok: requests - failed, failed, p50: p50 / 1000, p99: p99 / 1000 });
+    });
   });
 }
 
@@ -142,20 +226,19 @@ async function measureThroughput(runtime, kind, payload, pool) {
     const result = await drive(server.port, pool, seconds);
     await settled(server.lines);
     const after = server.stat();
-    const ok = result['2xx'];
+    const ok = result.ok;
     const events = ok * payload.size;
     const written = server.lines() - linesBefore;
-    if (result.non2xx > 0 || result.errors > 0)
-      throw new Error(`${kind}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-    // Requests still in flight when autocannon stops (warm-up and run) may add lines, so at least.
+    if (result.failed > 0) throw new Error(`${kind}: ${result.failed} requests failed or not 2xx`);
+    // Requests still in flight when the load stops (warm-up and run) may add lines, so at least.
     // The echo server writes each body as one line.
     if (written < (kind === 'echo' ? ok : events))
       throw new Error(`${kind}: ${ok} batches answered but ${written} lines written (expected ${events})`);
     if (!servers[kind].args) await checkCounters(server, kind);
     return {
       eventsPerSec: events / seconds,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
+      p50: result.p50,
+      p99: result.p99,
       cpuPer1000: ((after.cpuMs - before.cpuMs) / (kind === 'echo' ? written * payload.size : written)) * 1000,
       peakMb: after.hwmMb,
     };
@@ -434,7 +517,7 @@ const markdown = [
 ].join('\n');
 const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
 console.log(
-  `\nkube-audit benchmark, ${when} UTC, commit ${commit}, ${machine}, load average ${load} at the start; ${seconds} s per run, ${rounds} round(s), median of rounds\n`,
+  `\nkube-audit benchmark, ${when} UTC, commit ${commit}, ${machine}, load average ${load} at the start; load from ${loadTool} with ${connections} connections, ${seconds} s per run, ${rounds} round(s), median of rounds\n`,
 );
 console.log(markdown);
 
@@ -447,7 +530,7 @@ if (args.out) {
   const body = readFileSync(args.out, 'utf8');
   const start = body.indexOf('<!-- results -->');
   const end = body.indexOf('<!-- /results -->');
-  const results = `<!-- results -->\n\nRun on ${when} UTC, commit \`${commit}\`, ${machine}, load average ${load} at the start; ${seconds} s per run, ${rounds} round(s), medians.\n\n![events per second relative to the floor](${chart.split('/').pop()})\n\n${markdown}\n\n`;
+  const results = `<!-- results -->\n\nRun on ${when} UTC, commit \`${commit}\`, ${machine}, load average ${load} at the start; load from ${loadTool} with ${connections} connections, ${seconds} s per run, ${rounds} round(s), medians.\n\n![events per second relative to the floor](${chart.split('/').pop()})\n\n${markdown}\n\n`;
   writeFileSync(
     args.out,
     start >= 0 && end > start
