@@ -20,11 +20,16 @@ type Override = string | undefined;
  */
 export class MemberTable {
   readonly keys: string[] = [];
-  offsets: Int32Array = new Int32Array(3 * 64);
+  offsets: Int32Array;
   #view: DataView | undefined;
 
   /** `source`: the body whose members these are. */
-  constructor(readonly source: Uint8Array) {}
+  constructor(readonly source: Uint8Array) {
+    // Room for one member per 64 bytes (an audit event's members average 50–60 bytes at the top
+    // level, more with bodies), so that a batch's table is seldom grown; at most 16384 before
+    // the members are seen, so that a large body does not reserve megabytes for them.
+    this.offsets = new Int32Array(3 * Math.min(Math.max(64, source.length >> 6), 1 << 14));
+  }
 
   /** The body's bytes as a DataView, made once, for reading them several at a time. */
   get view(): DataView {

@@ -190,6 +190,19 @@ describe('parsePayload', () => {
     ]);
   });
 
+  it('keeps every member of events with many more members than the body’s size suggests', () => {
+    // The member table is sized from the body's length before the members are seen, and grows.
+    const many = (n: number, tag: string) =>
+      Object.fromEntries(Array.from({ length: n }, (_, k) => [`${tag}${k}`, k % 2 ? null : k]));
+    const items = Array.from({ length: 30 }, (_, k) => item({ auditID: `m${k}`, ...many(300 + k, 'x') }));
+    const parsed = parsePayload(list(items));
+    expect(parsed.events).toHaveLength(30);
+    for (const [k, event] of parsed.events.entries()) {
+      expect(JSON.parse(serializeEvent(event))).toEqual({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...items[k] });
+      expect(event.raw(`x${299 + k}`)).toBe(String((299 + k) % 2 ? null : 299 + k));
+    }
+  });
+
   it('ignores a byte order mark', () => {
     expect(parsePayload(`\ufeff${list([item()])}`).events).toHaveLength(1);
   });

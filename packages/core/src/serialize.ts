@@ -127,7 +127,9 @@ export class LineWriter {
         start++;
       }
     }
-    out.set(event.source.subarray(start, event.end), at);
+    // A view made directly: subarray would look up the species constructor each time.
+    const source = event.source;
+    out.set(new Uint8Array(source.buffer, source.byteOffset + start, event.end - start), at);
     at += event.end - start;
     out[at++] = 10;
     this.#length = at;

@@ -114,6 +114,56 @@ describe('ByteScanner', () => {
     }
   });
 
+  it('finds what ends or breaks a string at every position of the bytes it reads four at a time', () => {
+    // skipString reads plain ASCII four bytes a step: a quote, an escape, a control character or a
+    // non-ASCII byte must stop it wherever it falls in such a step, and a string cut short at any
+    // length is unterminated, never read past the body's end.
+    const sc = new ByteScanner();
+    const specials: [string, number[]][] = [
+      ['quote', [34]],
+      ['escape', [92, 110]],
+      ['control', [9]],
+      ['two-byte character', [0xc3, 0xa9]],
+      ['invalid byte', [0xff]],
+    ];
+    for (let before = 0; before <= 9; before++) {
+      for (let after = 0; after <= 5; after++) {
+        for (const [name, bytes] of specials) {
+          const content = [...'a'.repeat(before)].map((c) => c.charCodeAt(0));
+          content.push(...bytes, ...[...'b'.repeat(after)].map((c) => c.charCodeAt(0)));
+          const text = new Uint8Array([34, ...content, 34]);
+          const label = `${name} after ${before} plain bytes, ${after} after it`;
+          const expected = decodes(text) && parses(new TextDecoder().decode(text));
+          const end = (() => {
+            try {
+              return sc.skipString(text, 0);
+            } catch (error) {
+              if (error instanceof JsonSyntaxError) return -1;
+              throw error;
+            }
+          })();
+          // A quote inside ends the string early, right after it.
+          if (name === 'quote') expect(end, label).toBe(before + 2);
+          else expect(end, label).toBe(expected ? text.length : -1);
+          // Cut before the quote that ends it, at every length: unterminated.
+          const ending = name === 'quote' ? before + 1 : text.length - 1;
+          for (let cut = 1; cut <= ending; cut++) {
+            const error = (() => {
+              try {
+                sc.skipString(text.subarray(0, cut), 0);
+              } catch (thrown) {
+                return thrown;
+              }
+            })();
+            expect(error, `${label}, cut at ${cut}`).toBeInstanceOf(JsonSyntaxError);
+            // Plain bytes up to the cut: the error is at the end, where the quote was missed.
+            if (cut <= before + 1) expect((error as JsonSyntaxError).position, `${label}, cut at ${cut}`).toBe(cut);
+          }
+        }
+      }
+    }
+  });
+
   it('sets escaped for the string it just skipped', () => {
     const sc = new ByteScanner();
     const cases: [string, boolean][] = [
