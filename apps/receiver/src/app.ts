@@ -8,7 +8,7 @@ import { zValidator } from '@hono/zod-validator';
 import { type AuditEvent, type BatchResult, PayloadError, type Pipeline, parsePayload } from '@kube-audit/core';
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import { isJsonContentType, readBody } from './body';
+import { isJsonContentType, type ReadBodyOptions, readBody } from './body';
 import { ReceiverError } from './http-error';
 import type { Logger } from './logger';
 import type { BatchCounts, Metrics } from './metrics';
@@ -51,7 +51,17 @@ export interface AppOptions {
   serveMetrics?: boolean;
   /** Clock for request durations, in milliseconds. @default performance.now */
   now?: () => number;
+  /**
+   * Reads a receive request's body, as `readBody` does (limit, statuses, timeouts, `onRead`).
+   * Node's adapter reads Node's own request instead of `c.req.raw.body`. @default readBody on `c.req.raw`
+   */
+  readBody?: BodyReader;
 }
+
+/** Reads the body of the request `c` carries; see `AppOptions.readBody`. */
+export type BodyReader = (c: Context, limit: number, options: ReadBodyOptions) => Promise<Uint8Array>;
+
+const readWebBody: BodyReader = (c, limit, options) => readBody(c.req.raw, limit, options);
 
 /** Invalid items of a batch whose index and reason are logged; the rest are counted. */
 const INVALID_ITEMS_LOGGED = 5;
@@ -99,6 +109,7 @@ export function createApp(options: AppOptions): Hono {
     authToken = () => undefined,
     serveMetrics = true,
     now = () => performance.now(),
+    readBody: readRequestBody = readWebBody,
   } = options;
   const unavailable = (message: string) =>
     new ReceiverError(503, message, { 'Retry-After': String(retryAfterSeconds) });
@@ -148,7 +159,10 @@ export function createApp(options: AppOptions): Hono {
     });
   }
 
-  async function receive(request: Request, cluster: string | undefined): Promise<BatchCounts> {
+  async function receive(c: Context, cluster: string | undefined): Promise<BatchCounts> {
+    // Headers only: on Node, the body of c.req.raw would make @hono/node-server build a Request
+    // and a web stream that the Node reader does without.
+    const request = c.req.raw;
     requireToken(request);
     if (draining()) throw unavailable('shutting down');
     if (!isJsonContentType(request.headers.get('content-type')))
@@ -164,7 +178,7 @@ export function createApp(options: AppOptions): Hono {
     };
     admit(Number(request.headers.get('content-length')) || 0);
     try {
-      const body = await readBody(request, maxBodyBytes, {
+      const body = await readRequestBody(c, maxBodyBytes, {
         onRead(bytes) {
           admit(bytes);
           held += bytes;
@@ -246,14 +260,14 @@ export function createApp(options: AppOptions): Hono {
           if (!result.success) throw new ReceiverError(400, result.error.issues[0]?.message ?? 'invalid cluster');
         }),
         async (c) => {
-          const result = await receive(c.req.raw, c.req.valid('param').cluster);
+          const result = await receive(c, c.req.valid('param').cluster);
           metrics?.batch(result);
           return c.json(answer(result));
         },
       );
     } else {
       app.post(path, async (c) => {
-        const result = await receive(c.req.raw, undefined);
+        const result = await receive(c, undefined);
         metrics?.batch(result);
         return c.json(answer(result));
       });

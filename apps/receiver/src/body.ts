@@ -3,6 +3,9 @@
  * Read a request body into one byte array under a byte limit, with web-standard streams only (so the
  * app runs on Node, Bun and edge runtimes alike). The limit counts decompressed bytes: a small
  * gzip body can expand a thousandfold.
+ *
+ * The checks of the headers, the array the bytes go into and the timeouts are shared with the
+ * Node reader (`node-body.ts`), which reads Node's request without the web streams in between.
  */
 import { CLOSE_CONNECTION, ReceiverError } from './http-error';
 
@@ -29,61 +32,27 @@ export interface ReadBodyOptions {
  *   body that is not valid gzip, 408 for a body that stalls or is too slow.
  */
 export async function readBody(request: Request, limit: number, options: ReadBodyOptions): Promise<Uint8Array> {
-  const { onRead = () => {}, idleTimeoutMs, timeoutMs } = options;
-  const encoding = request.headers.get('content-encoding')?.trim().toLowerCase() || 'identity';
-  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip')
-    throw new ReceiverError(415, 'Content-Encoding must be gzip or identity');
-  const declared = Number(request.headers.get('content-length') ?? Number.NaN);
-  if (declared > limit) throw tooLarge(limit);
+  const { gzip, expected } = checkBodyHeaders(
+    request.headers.get('content-encoding'),
+    request.headers.get('content-length'),
+    limit,
+  );
   if (!request.body) return new Uint8Array(0);
 
-  const stream = encoding === 'identity' ? request.body : request.body.pipeThrough(new DecompressionStream('gzip'));
-  // Size the buffer from Content-Length, so a large body is held once rather than as chunks plus
-  // a copy; but only up to 4 MiB before the bytes arrive, so a lying header cannot reserve memory.
-  const expected = encoding === 'identity' && declared > 0 ? declared : 0;
-  let buffer = new Uint8Array(Math.min(expected || 64 * 1024, 4 * 1024 * 1024));
-  let length = 0;
+  const stream = gzip ? request.body.pipeThrough(new DecompressionStream('gzip')) : request.body;
+  const body = new BodyBuffer(limit, expected, options.onRead);
   const reader = stream.getReader();
-  const deadline = Date.now() + timeoutMs;
-  // A body that stops arriving would hold its bytes (and the in-flight budget) and its connection
-  // until the runtime's own timeout, which Bun does not have; the API server gives up after 30 s.
-  // One timer per body: it fires at the earlier of the idle limit and the deadline, and re-arms
-  // itself while bytes keep arriving.
-  let lastByte = Date.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timeouts: BodyTimeouts | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    const check = () => {
-      const now = Date.now();
-      if (now >= deadline)
-        reject(new ReceiverError(408, `body did not arrive within ${timeoutMs} ms`, CLOSE_CONNECTION));
-      else if (now - lastByte >= idleTimeoutMs)
-        reject(new ReceiverError(408, `no body bytes for ${idleTimeoutMs} ms`, CLOSE_CONNECTION));
-      else timer = setTimeout(check, Math.min(lastByte + idleTimeoutMs, deadline) - now);
-    };
-    timer = setTimeout(check, Math.min(idleTimeoutMs, timeoutMs));
+    timeouts = new BodyTimeouts(options, reject);
   });
   timedOut.catch(() => {}); // raced below; not a rejection of its own once the body is read
-  const read = async () => {
-    const result = await Promise.race([reader.read(), timedOut]);
-    lastByte = Date.now();
-    return result;
-  };
   try {
     for (;;) {
-      const { done, value } = await read();
+      const { done, value } = await Promise.race([reader.read(), timedOut]);
+      timeouts?.touch();
       if (done) break;
-      if (length + value.byteLength > limit) throw tooLarge(limit);
-      onRead(value.byteLength);
-      if (length + value.byteLength > buffer.length) {
-        const needed = length + value.byteLength;
-        const next = new Uint8Array(
-          needed <= expected ? expected : Math.min(limit, Math.max(buffer.length * 2, needed)),
-        );
-        next.set(buffer.subarray(0, length));
-        buffer = next;
-      }
-      buffer.set(value, length);
-      length += value.byteLength;
+      body.add(value);
     }
   } catch (error) {
     if (error instanceof ReceiverError) {
@@ -91,13 +60,121 @@ export async function readBody(request: Request, limit: number, options: ReadBod
       void reader.cancel().catch(() => {});
       throw error;
     }
-    if (encoding !== 'identity') throw new ReceiverError(400, 'body is not valid gzip');
+    if (gzip) throw notGzip();
     throw error;
   } finally {
-    clearTimeout(timer);
+    timeouts?.stop();
     reader.releaseLock();
   }
-  return buffer.subarray(0, length);
+  return body.bytes();
+}
+
+/**
+ * What the headers of a body say, checked before a byte of it is read.
+ *
+ * @returns whether it is gzip, and the size to expect (0 when unknown or compressed).
+ * @throws {ReceiverError} 415 for a Content-Encoding other than gzip or identity, 413 for a
+ *   Content-Length past `limit`.
+ */
+export function checkBodyHeaders(
+  contentEncoding: string | null | undefined,
+  contentLength: string | null | undefined,
+  limit: number,
+): { gzip: boolean; expected: number } {
+  const encoding = contentEncoding?.trim().toLowerCase() || 'identity';
+  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip')
+    throw new ReceiverError(415, 'Content-Encoding must be gzip or identity');
+  const declared = Number(contentLength ?? Number.NaN);
+  if (declared > limit) throw tooLarge(limit);
+  const gzip = encoding !== 'identity';
+  return { gzip, expected: !gzip && declared > 0 ? declared : 0 };
+}
+
+/**
+ * The bytes of a body as they arrive, in one array. It is sized from Content-Length, so a large
+ * body is held once rather than as chunks plus a copy; but only up to 4 MiB before the bytes
+ * arrive, so a lying header cannot reserve memory.
+ */
+export class BodyBuffer {
+  private buffer: Uint8Array;
+  private length = 0;
+
+  constructor(
+    private readonly limit: number,
+    /** Content-Length of an uncompressed body, else 0. */
+    private readonly expected: number,
+    private readonly onRead: (bytes: number) => void = () => {},
+  ) {
+    this.buffer = new Uint8Array(Math.min(expected || 64 * 1024, 4 * 1024 * 1024));
+  }
+
+  /**
+   * Copies a (decompressed) piece in; the caller may reuse or drop it.
+   *
+   * @throws {ReceiverError} 413 past the limit; and what `onRead` throws.
+   */
+  add(piece: Uint8Array): void {
+    const needed = this.length + piece.byteLength;
+    if (needed > this.limit) throw tooLarge(this.limit);
+    this.onRead(piece.byteLength);
+    if (needed > this.buffer.length) {
+      const next = new Uint8Array(
+        needed <= this.expected ? this.expected : Math.min(this.limit, Math.max(this.buffer.length * 2, needed)),
+      );
+      next.set(this.buffer.subarray(0, this.length));
+      this.buffer = next;
+    }
+    this.buffer.set(piece, this.length);
+    this.length = needed;
+  }
+
+  bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+}
+
+/**
+ * A body that stops arriving would hold its bytes (and the in-flight budget) and its connection
+ * until the runtime's own timeout, which Bun does not have; the API server gives up after 30 s.
+ * One timer per body: it fires at the earlier of the idle limit and the deadline, and re-arms
+ * itself while bytes keep arriving (`touch`). It calls `onTimeout` once, with a 408 that closes
+ * the connection.
+ */
+export class BodyTimeouts {
+  private readonly deadline: number;
+  private lastByte = Date.now();
+  private timer: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private readonly options: Pick<ReadBodyOptions, 'idleTimeoutMs' | 'timeoutMs'>,
+    private readonly onTimeout: (error: ReceiverError) => void,
+  ) {
+    this.deadline = this.lastByte + options.timeoutMs;
+    this.timer = setTimeout(this.check, Math.min(options.idleTimeoutMs, options.timeoutMs));
+  }
+
+  /** Bytes arrived. */
+  touch(): void {
+    this.lastByte = Date.now();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private readonly check = () => {
+    const { idleTimeoutMs, timeoutMs } = this.options;
+    const now = Date.now();
+    if (now >= this.deadline)
+      this.onTimeout(new ReceiverError(408, `body did not arrive within ${timeoutMs} ms`, CLOSE_CONNECTION));
+    else if (now - this.lastByte >= idleTimeoutMs)
+      this.onTimeout(new ReceiverError(408, `no body bytes for ${idleTimeoutMs} ms`, CLOSE_CONNECTION));
+    else this.timer = setTimeout(this.check, Math.min(this.lastByte + idleTimeoutMs, this.deadline) - now);
+  };
+}
+
+export function notGzip(): ReceiverError {
+  return new ReceiverError(400, 'body is not valid gzip');
 }
 
 function tooLarge(limit: number): ReceiverError {

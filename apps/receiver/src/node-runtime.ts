@@ -6,7 +6,9 @@
  */
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { serve } from '@hono/node-server';
+import { type HttpBindings, serve } from '@hono/node-server';
+import { readBody } from './body';
+import { readNodeBody } from './node-body';
 import { createPrometheusMetrics } from './prometheus';
 import type { Listener, Runtime } from './server';
 import { createStdoutSink } from './stdout-sink';
@@ -58,6 +60,11 @@ export const nodeRuntime: Runtime = {
   name: `node ${process.version}`,
   createSink: (onFatal) => createStdoutSink({ onFatal }),
   createMetrics: createPrometheusMetrics,
+  // @hono/node-server hands the app Node's request as c.env.incoming (not so under app.request).
+  readBody(c, limit, options) {
+    const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+    return incoming ? readNodeBody(incoming, limit, options) : readBody(c.req.raw, limit, options);
+  },
   listen(app, { port, tls }) {
     return new Promise((resolve, reject) => {
       const timeouts = {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createPipeline, PIPELINE_SETTINGS, type PipelineOptions, SettingError } from '@kube-audit/core';
 import type { Hono } from 'hono';
-import { createApp, createMetricsApp } from './app';
+import { type BodyReader, createApp, createMetricsApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
 import { createLogger, type Logger } from './logger';
 import type { PrometheusMetricsOptions, ReceiverMetrics } from './prometheus';
@@ -32,6 +32,8 @@ export interface Runtime {
   /** With `tls.ca`, clients must present a certificate signed by it, checked in the handshake. */
   listen(app: Hono, options: { port: number; tls?: TlsMaterial }): Promise<Listener>;
   createMetrics?(sink: Sink, options: PrometheusMetricsOptions): ReceiverMetrics;
+  /** A reader of request bodies cheaper than the web one (`readBody`) on this runtime. */
+  readBody?: BodyReader;
 }
 
 export interface Receiver {
@@ -178,6 +180,7 @@ export async function startReceiver(
     draining: () => draining,
     authToken: token ? () => token.current() : undefined,
     serveMetrics: config.metricsPort === undefined,
+    readBody: runtime.readBody,
   });
 
   let http: Listener | undefined;
