@@ -126,6 +126,28 @@ describe('routes', () => {
 });
 
 describe('bodies', () => {
+  it('gives a large body’s memory back once its batch is answered, and leaves a small one', async () => {
+    // The reader hands out the body, as the runtimes' readers do, and the test keeps it.
+    let next = new Uint8Array(0);
+    const { post, lines } = setup({ readBody: async () => next });
+    const encode = (n: number, prefix: string) =>
+      new TextEncoder().encode(
+        JSON.stringify({ items: Array.from({ length: n }, (_, i) => event({ auditID: `${prefix}-${i}` })) }),
+      );
+    const large = encode(40_000, 'large');
+    const small = encode(10, 'small');
+    expect(large.byteLength).toBeGreaterThan(4 * 1024 * 1024);
+    for (const body of [large, small]) {
+      next = body;
+      expect((await post('ignored')).status).toBe(200);
+    }
+    expect(lines()).toHaveLength(40_010);
+    // Detached: its memory is no longer the array's to hold.
+    expect(large.buffer.byteLength).toBe(0);
+    expect(small.byteLength).toBeGreaterThan(0);
+    expect(JSON.parse(new TextDecoder().decode(small)).items).toHaveLength(10);
+  });
+
   it.each([
     ['application/json', 200],
     ['application/json; charset=utf-8', 200],
