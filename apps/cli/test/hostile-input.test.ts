@@ -239,3 +239,61 @@ describe('the bytes of a log line', () => {
     expect(ids).toEqual(['d1', 'd\ufffd2']);
   });
 });
+
+describe('JSON lines read many at a time: each line still read and reported as alone', () => {
+  // Many reads' worth of lines: events, invalid lines, records of a cloud export naming
+  // clusters (runs of events of different clusters within one read), blank and CRLF lines, bad
+  // UTF-8, and a last line cut short without a newline.
+  const line = (auditID: string) => JSON.stringify(event({ auditID, userAgent: 'kubectl/v1.33 ☸ €' }));
+  const eks = (auditID: string, cluster: string) =>
+    JSON.stringify({
+      messageType: 'DATA_MESSAGE',
+      logGroup: `/aws/eks/${cluster}/cluster`,
+      logEvents: [{ id: '1', timestamp: 1, message: line(auditID) }],
+    });
+  const input: Buffer[] = [];
+  const stdout: string[] = [];
+  const stderr: ((name: string) => string)[] = [];
+  for (let n = 1; n <= 3000; n++) {
+    const id = `e${n}`;
+    if (n % 13 === 0) {
+      input.push(Buffer.from(`${eks(id, `c${n % 3}`)}\n`));
+      stdout.push(`${line(id).slice(0, -1)},"annotations":{"kube-audit/cluster":"c${n % 3}"}}`);
+    } else if (n % 17 === 0) {
+      input.push(Buffer.from(`${line(id).replace('"auditID"', '"auditId"')}\r\n`));
+      stderr.push((name) => `${name}:${n}: invalid audit event: missing auditID\n`);
+    } else if (n % 19 === 0) {
+      input.push(Buffer.from(`${line(id).replace('☸', '\xff')}\n`, 'latin1'));
+      stderr.push((name) => `${name}:${n}: not valid UTF-8\n`);
+    } else if (n % 23 === 0) input.push(Buffer.from(n % 2 ? '\n' : ' \t\r\n'));
+    else if (n % 29 === 0) {
+      input.push(Buffer.from(`${line(id)}}\n`));
+      stderr.push(
+        (name) => `${name}:${n}: not valid JSON: unexpected data after the JSON value at position ${line(id).length}\n`,
+      );
+    } else {
+      input.push(Buffer.from(`${line(id)}${n % 2 ? '\r' : ''}\n`));
+      stdout.push(line(id));
+    }
+  }
+  input.push(Buffer.from(line('cut').slice(0, 100)));
+  const bytes = Buffer.concat(input);
+  const expected = (name: string) => ({
+    code: 1,
+    stdout: `${stdout.join('\n')}\n`,
+    stderr: `${stderr.map((of) => of(name)).join('')}${name}:3001: not valid JSON: unterminated string at position 100\n`,
+  });
+
+  it('from a file', async () => {
+    expect(bytes.length).toBeGreaterThan(10 * 65_536);
+    const log = join(tmp, 'many.log');
+    writeFileSync(log, bytes);
+    expect(await runCli(['process', '--strict', log])).toEqual(expected(log));
+  });
+
+  it('from stdin in pieces that end inside lines and characters', async () => {
+    const pieces: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 40_009) pieces.push(bytes.subarray(at, at + 40_009));
+    expect(await runCli(['process', '--strict'], { input: pieces })).toEqual(expected('<stdin>'));
+  });
+});
