@@ -180,4 +180,10 @@ describe('parseLines', () => {
     expect(others).toHaveLength(40_000);
     expect(performance.now() - started).toBeLessThan(2000);
   });
+
+  it('reads a run of blank lines in time linear in its length', () => {
+    const started = performance.now();
+    expect(parseLines(bytes(' \r\n\t\n\n'.repeat(100_000))).lines).toBe(300_000);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
 });

@@ -6,7 +6,7 @@
  */
 import { type AuditEvent, MemberTable } from './event';
 import { isForwarded, type UnwrapOptions } from './formats';
-import { ByteScanner, skipWsBytes as skipWs } from './internal/json-bytes';
+import { ByteScanner } from './internal/json-bytes';
 import { JsonSyntaxError } from './internal/json-scan';
 import { DEFAULT_API_VERSION, looksLikeEvent, scanEvent } from './parse';
 
@@ -60,11 +60,20 @@ export function parseLines(chunk: Uint8Array, options: UnwrapOptions = {}): Pars
     const next = end === -1 ? n : end + 1;
     if (end === -1) end = n;
     if (!(fast && b[start] === 123 && eventLine(sc, b, start, end, defaultApiVersion, table, events, forced))) {
-      if (skipWs(b, start) < end) others.push({ line, start, end, eventsBefore: events.length });
+      if (!isBlank(b, start, end)) others.push({ line, start, end, eventsBefore: events.length });
     }
     start = next;
   }
   return { events, others, lines: line };
+}
+
+/** True when `b[start, end)` is whitespace only (checked within the line: a run of blank lines is not read again per line). */
+function isBlank(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = b[i];
+    if (c !== 32 && c !== 9 && c !== 13) return false;
+  }
+  return true;
 }
 
 /**
