@@ -32,6 +32,11 @@ export interface ReadEventsOptions {
   onRead?: (bytes: number) => void;
   /** Read every record as this format (`--format`); detected per line or document when absent. */
   format?: LogFormat | undefined;
+  /**
+   * The caller is done with a chunk's events when it asks for the next chunk (it keeps no event
+   * and none of its bytes): files are then read into the same memory each time. @default false
+   */
+  reuse?: boolean;
 }
 
 /**
@@ -101,9 +106,9 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
   const name = displayName(file);
   const chunkSize = options.chunkSize ?? 1000;
   const format = options.format;
-  const reads = splitLineBlocks(readBytes(file, { stdin: options.stdin, onRead: options.onRead }))[
-    Symbol.asyncIterator
-  ]();
+  const reads = splitLineBlocks(
+    readBytes(file, { stdin: options.stdin, onRead: options.onRead, reuse: options.reuse }),
+  )[Symbol.asyncIterator]();
 
   // Look at the first non-blank line to tell JSON lines from one document.
   const head: Buffer[] = [];
@@ -111,16 +116,18 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
   while (first === undefined) {
     const next = await reads.next();
     if (next.done) break;
-    head.push(...next.value);
     for (const block of next.value) {
-      first = linesOf(block).find((line) => !isBlank(line));
-      if (first !== undefined) break;
+      first ??= linesOf(block).find((line) => !isBlank(line));
     }
+    // Blank lines kept for more reads are copied, as their memory may be read into again.
+    head.push(...(first === undefined ? next.value.map((block) => Buffer.from(block)) : next.value));
   }
   if (first === undefined) return;
 
   if (isDocumentStart(first.toString('utf8'))) {
-    yield* readDocument(name, head.flatMap(linesOf), linesRead(reads), chunkSize, format);
+    const lines: Buffer[] = [];
+    for (const block of head) linesOf(block, lines);
+    yield* readDocument(name, lines, linesRead(reads), chunkSize, format);
     return;
   }
 
@@ -172,7 +179,11 @@ async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerat
 
 /** The lines of each read, for what reads a file line by line. */
 async function* linesRead(reads: AsyncIterator<Buffer[]>): AsyncGenerator<Buffer[]> {
-  for (let next = await reads.next(); !next.done; next = await reads.next()) yield next.value.flatMap(linesOf);
+  for (let next = await reads.next(); !next.done; next = await reads.next()) {
+    const lines: Buffer[] = [];
+    for (const block of next.value) linesOf(block, lines);
+    yield lines;
+  }
 }
 
 /**

@@ -30,6 +30,7 @@ export class LineTooLongError extends Error {
  * A byte stream in blocks of whole lines, each block ending with its last line's `\n` (the final
  * block of the input may end with a line without one): per chunk read, a view of the lines it
  * completes, after the line it finishes joined with the pieces of it read before (its own block).
+ * No block refers to a chunk before the last one read.
  * Nothing is decoded: the parser reads UTF-8 bytes itself, many lines at a time.
  *
  * @throws {LineTooLongError} as soon as a line passes `maxLineBytes`, without reading further.
@@ -52,8 +53,9 @@ export async function* splitLineBlocks(
   for await (const chunk of chunks) {
     const blocks: Buffer[] = [];
     let end = chunk.indexOf(10);
+    // What is carried is copied: the chunk's memory may be read into again (see ./bytes).
     if (end === -1) {
-      carry.push(chunk);
+      carry.push(Buffer.from(chunk));
       carried += chunk.length;
       if (carried > maxLineBytes) throw tooLong();
       chunkStart += chunk.length;
@@ -79,7 +81,7 @@ export async function* splitLineBlocks(
     }
     if (start > from) blocks.push(chunk.subarray(from, start));
     if (start < chunk.length) {
-      carry = [chunk.subarray(start)];
+      carry = [Buffer.from(chunk.subarray(start))];
       carried = chunk.length - start;
       if (carried > maxLineBytes) throw tooLong();
     }
@@ -89,9 +91,8 @@ export async function* splitLineBlocks(
   if (carried > 0) yield [Buffer.concat(carry)];
 }
 
-/** The lines of a block (views of it), without their `\n`; blank lines included. */
-export function linesOf(block: Buffer): Buffer[] {
-  const lines: Buffer[] = [];
+/** The lines of a block (views of it), without their `\n`, blank lines included; added to `lines` when given. */
+export function linesOf(block: Buffer, lines: Buffer[] = []): Buffer[] {
   let start = 0;
   for (let end = block.indexOf(10); end !== -1; end = block.indexOf(10, start)) {
     lines.push(block.subarray(start, end));

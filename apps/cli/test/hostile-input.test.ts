@@ -296,4 +296,22 @@ describe('JSON lines read many at a time: each line still read and reported as a
     for (let at = 0; at < bytes.length; at += 40_009) pieces.push(bytes.subarray(at, at + 40_009));
     expect(await runCli(['process', '--strict'], { input: pieces })).toEqual(expected('<stdin>'));
   });
+
+  it('a file that opens with more blank lines than a read holds, then events', async () => {
+    const blank = Buffer.from('\n \r\n\t\n'.repeat(60_000));
+    const log = join(tmp, 'blank-first.log');
+    writeFileSync(log, Buffer.concat([blank, Buffer.from(`${line('b1')}\nnot json\n${line('b2')}\n`)]));
+    const run = await runCli(['process', log]);
+    expect(run.stdout).toBe(`${line('b1')}\n${line('b2')}\n`);
+    expect(run.stderr).toBe(`${log}:180002: not valid JSON: unexpected character at position 0\n`);
+  });
+
+  it('a line longer than several reads, between others', async () => {
+    const long = JSON.stringify(event({ auditID: 'long', annotations: { note: '☸'.repeat(400_000) } }));
+    const log = join(tmp, 'long-line.log');
+    writeFileSync(log, `${line('l1')}\n${long}\n${line('l2')}\nnot json\n`);
+    const run = await runCli(['process', '--max-event-bytes', '0', log]);
+    expect(run.stdout).toBe(`${line('l1')}\n${long}\n${line('l2')}\n`);
+    expect(run.stderr).toBe(`${log}:4: not valid JSON: unexpected character at position 0\n`);
+  });
 });

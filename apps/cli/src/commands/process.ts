@@ -64,7 +64,7 @@ export const processCommand: Command = {
     const output = new Uint8Array(OUTPUT_BYTES);
     const totals = { received: 0, written: 0, policy: 0, duplicate: 0, invalid: 0, truncated: 0, cut: 0, redacted: 0 };
 
-    for await (const chunk of readEvents(files, { stdin: io.stdin, format })) {
+    for await (const chunk of readEvents(files, { stdin: io.stdin, format, reuse: true })) {
       await reportInvalid(io.stderr, chunk.invalid);
       totals.invalid += chunk.invalid.length;
       // Runs of events from the same cluster go through together (--cluster names them all); the
