@@ -3,6 +3,7 @@
  * The bytes of one input: a file, or stdin for `-`, gunzipped when they start with gzip's magic
  * bytes (rotated audit logs are often `.gz`; the name is not trusted, the content is).
  */
+import { readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { pipeline, Readable } from 'node:stream';
@@ -83,14 +84,22 @@ export async function* readBytes(file: string, options: ReadBytesOptions): Async
   }
 }
 
-/** The chunks of a file, each read into the memory of the one before when `reuse()` says so. */
+/**
+ * The chunks of a file, each read into the memory of the one before when `reuse()` says so. A
+ * regular file is read synchronously: a read of it does not wait on anything but the disk, and
+ * going through the thread pool for each cost a large log a tenth of its time. Anything else (a
+ * FIFO, `<(…)`, a device) may wait for ever, and is read without holding up the event loop.
+ */
 async function* readChunks(file: string, reuse: () => boolean): AsyncGenerator<Buffer> {
   const handle = await open(file, 'r');
   try {
+    const regular = (await handle.stat()).isFile();
     let memory: Buffer | undefined;
     for (;;) {
       if (memory === undefined || !reuse()) memory = Buffer.allocUnsafeSlow(READ_SIZE);
-      const { bytesRead } = await handle.read(memory, 0, READ_SIZE, null);
+      const bytesRead = regular
+        ? readSync(handle.fd, memory, 0, READ_SIZE, null)
+        : (await handle.read(memory, 0, READ_SIZE, null)).bytesRead;
       if (bytesRead === 0) return;
       yield memory.subarray(0, bytesRead);
     }

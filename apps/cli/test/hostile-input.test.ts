@@ -314,4 +314,30 @@ describe('JSON lines read many at a time: each line still read and reported as a
     expect(run.stdout).toBe(`${line('l1')}\n${long}\n${line('l2')}\n`);
     expect(run.stderr).toBe(`${log}:4: not valid JSON: unexpected character at position 0\n`);
   });
+
+  it.skipIf(process.platform === 'win32')('a FIFO named as a file, written in pieces with pauses', async () => {
+    // Not a regular file: read without blocking, each read ending where the writer paused.
+    const fifo = join(tmp, 'events.fifo');
+    const [a, b] = [line('f1'), line('f2')];
+    const writer = `printf '%s\\n%s' '${a}' '${b.slice(0, 50)}'; sleep 0.3; printf '%s\\nnot json\\n' '${b.slice(50)}'`;
+    const child = spawn(
+      'sh',
+      ['-c', `mkfifo "$0" || exit 9; { ${writer}; } > "$0" & exec "${process.execPath}" "${CLI}" process "$0"`, fifo],
+      {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0);
+    expect(stdout).toBe(`${a}\n${b}\n`);
+    expect(stderr).toBe(`${fifo}:3: not valid JSON: unexpected character at position 0\n`);
+  });
 });
