@@ -8,10 +8,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { accessSync, constants, statSync } from 'node:fs';
-import type { AuditEvent, LogFormat } from '@kube-audit/core';
+import { type AuditEvent, type LogFormat, parseLines } from '@kube-audit/core';
 import { readBytes, STDIN } from './bytes';
 import { ItemSplitter } from './items';
-import { isBlank, LineTooLongError, MAX_LINE_BYTES, splitLines } from './lines';
+import { isBlank, LineTooLongError, linesOf, MAX_LINE_BYTES, splitLineBlocks } from './lines';
 import { addRecords, type Found, type InvalidInput } from './records';
 import { describeFsError, UsageError } from './usage-error';
 
@@ -32,6 +32,11 @@ export interface ReadEventsOptions {
   onRead?: (bytes: number) => void;
   /** Read every record as this format (`--format`); detected per line or document when absent. */
   format?: LogFormat | undefined;
+  /**
+   * The caller is done with a chunk's events when it asks for the next chunk (it keeps no event
+   * and none of its bytes): files are then read into the same memory each time. @default false
+   */
+  reuse?: boolean;
 }
 
 /**
@@ -100,45 +105,84 @@ export async function* readEvents(files: readonly string[], options: ReadEventsO
 async function* readFile(file: string, options: ReadEventsOptions): AsyncGenerator<EventChunk> {
   const name = displayName(file);
   const chunkSize = options.chunkSize ?? 1000;
-  const lines = splitLines(readBytes(file, { stdin: options.stdin, onRead: options.onRead }))[Symbol.asyncIterator]();
+  const format = options.format;
+  const reads = splitLineBlocks(
+    readBytes(file, { stdin: options.stdin, onRead: options.onRead, reuse: options.reuse }),
+  )[Symbol.asyncIterator]();
 
   // Look at the first non-blank line to tell JSON lines from one document.
   const head: Buffer[] = [];
   let first: Buffer | undefined;
   while (first === undefined) {
-    const next = await lines.next();
+    const next = await reads.next();
     if (next.done) break;
-    head.push(...next.value);
-    first = next.value.find((line) => !isBlank(line));
+    for (const block of next.value) {
+      first ??= linesOf(block).find((line) => !isBlank(line));
+    }
+    // Blank lines kept for more reads are copied, as their memory may be read into again.
+    head.push(...(first === undefined ? next.value.map((block) => Buffer.from(block)) : next.value));
   }
   if (first === undefined) return;
 
   if (isDocumentStart(first.toString('utf8'))) {
-    yield* readDocument(name, head, lines, chunkSize, options.format);
+    const lines: Buffer[] = [];
+    for (const block of head) linesOf(block, lines);
+    yield* readDocument(name, lines, linesRead(reads), chunkSize, format);
     return;
   }
 
+  // Many lines per parse: the lines that are API server events are read together, any other
+  // line alone (a cloud export's record, or invalid input reported with its line number).
+  const parseOptions = format === undefined ? {} : { format };
   let lineNumber = 0;
-  let events: AuditEvent[] = [];
-  let clusters: (string | undefined)[] = [];
-  let invalid: InvalidInput[] = [];
   for (let batch: Buffer[] | undefined = head; batch !== undefined; ) {
-    for (const line of batch) {
-      lineNumber++;
-      if (line[0] !== 123 && isBlank(line)) continue;
-      addRecords(line, `${name}:${lineNumber}`, options.format, { events, clusters, invalid });
-      if (events.length >= chunkSize) {
-        yield { events, clusters, invalid };
-        [events, clusters, invalid] = [[], [], []];
+    let found: Found = { events: [], clusters: [], invalid: [] };
+    for (const block of batch) {
+      const parsed = parseLines(block, parseOptions);
+      if (found.events.length === 0 && found.invalid.length === 0 && parsed.others.length === 0) {
+        found = { events: parsed.events, clusters: new Array(parsed.events.length), invalid: [] };
+      } else {
+        const { events, clusters } = found;
+        let taken = 0;
+        const take = (to: number) => {
+          for (; taken < to; taken++) {
+            events.push(parsed.events[taken] as AuditEvent);
+            clusters.push(undefined);
+          }
+        };
+        for (const other of parsed.others) {
+          take(other.eventsBefore);
+          const where = `${name}:${lineNumber + other.line + 1}`;
+          addRecords(block.subarray(other.start, other.end), where, format, found);
+        }
+        take(parsed.events.length);
       }
+      lineNumber += parsed.lines;
     }
-    // Hand over what each read produced, so that events from a slow producer on stdin are not held back.
-    if (events.length > 0 || invalid.length > 0) {
-      yield { events, clusters, invalid };
-      [events, clusters, invalid] = [[], [], []];
-    }
-    const next = await lines.next();
+    // Hand over what each read produced, so that events from a slow producer on stdin are not
+    // held back; at most chunkSize events at a time.
+    const { events, clusters, invalid } = found;
+    if (events.length <= chunkSize) {
+      if (events.length > 0 || invalid.length > 0) yield found;
+    } else
+      for (let i = 0; i < events.length; i += chunkSize) {
+        yield {
+          events: events.slice(i, i + chunkSize),
+          clusters: clusters.slice(i, i + chunkSize),
+          invalid: i === 0 ? invalid : [],
+        };
+      }
+    const next = await reads.next();
     batch = next.done ? undefined : next.value;
+  }
+}
+
+/** The lines of each read, for what reads a file line by line. */
+async function* linesRead(reads: AsyncIterator<Buffer[]>): AsyncGenerator<Buffer[]> {
+  for (let next = await reads.next(); !next.done; next = await reads.next()) {
+    const lines: Buffer[] = [];
+    for (const block of next.value) linesOf(block, lines);
+    yield lines;
   }
 }
 

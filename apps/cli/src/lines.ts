@@ -27,15 +27,17 @@ export class LineTooLongError extends Error {
 }
 
 /**
- * The lines of a byte stream as bytes (views of the chunks read; a line across chunks is joined),
- * an array per chunk read (blank lines included, so that callers can count line numbers). A final
- * line without `\n` is a line too. Nothing is decoded: the parser reads UTF-8 bytes itself.
+ * A byte stream in blocks of whole lines, each block ending with its last line's `\n` (the final
+ * block of the input may end with a line without one): per chunk read, a view of the lines it
+ * completes, after the line it finishes joined with the pieces of it read before (its own block).
+ * No block refers to a chunk before the last one read.
+ * Nothing is decoded: the parser reads UTF-8 bytes itself, many lines at a time.
  *
  * @throws {LineTooLongError} as soon as a line passes `maxLineBytes`, without reading further.
  * @example
- * for await (const lines of splitLines(readBytes('audit.log', io))) for (const line of lines) count++;
+ * for await (const blocks of splitLineBlocks(readBytes('audit.log', io))) for (const block of blocks) parse(block);
  */
-export async function* splitLines(
+export async function* splitLineBlocks(
   chunks: AsyncIterable<Buffer>,
   maxLineBytes = MAX_LINE_BYTES,
 ): AsyncGenerator<Buffer[]> {
@@ -49,41 +51,55 @@ export async function* splitLines(
   const tooLong = () => new LineTooLongError(lineCount + 1, lineStart, maxLineBytes);
 
   for await (const chunk of chunks) {
-    const lines: Buffer[] = [];
-    let start = 0;
+    const blocks: Buffer[] = [];
     let end = chunk.indexOf(10);
+    // What is carried is copied: the chunk's memory may be read into again (see ./bytes).
+    if (end === -1) {
+      carry.push(Buffer.from(chunk));
+      carried += chunk.length;
+      if (carried > maxLineBytes) throw tooLong();
+      chunkStart += chunk.length;
+      continue;
+    }
+    let start = 0;
     if (carried > 0) {
-      if (end === -1) {
-        carry.push(chunk);
-        carried += chunk.length;
-        if (carried > maxLineBytes) throw tooLong();
-        chunkStart += chunk.length;
-        continue;
-      }
       if (carried + end > maxLineBytes) throw tooLong();
-      lines.push(Buffer.concat([...carry, chunk.subarray(0, end)]));
+      blocks.push(Buffer.concat([...carry, chunk.subarray(0, end + 1)]));
       [carry, carried] = [[], 0];
       start = end + 1;
       lineCount++;
       lineStart = chunkStart + start;
       end = chunk.indexOf(10, start);
     }
+    // Lines are counted (and measured) for the message of a line that is too long.
+    const from = start;
     for (; end !== -1; end = chunk.indexOf(10, start)) {
       if (end - start > maxLineBytes) throw tooLong();
-      lines.push(chunk.subarray(start, end));
       lineCount++;
       start = end + 1;
       lineStart = chunkStart + start;
     }
+    if (start > from) blocks.push(chunk.subarray(from, start));
     if (start < chunk.length) {
-      carry = [chunk.subarray(start)];
+      carry = [Buffer.from(chunk.subarray(start))];
       carried = chunk.length - start;
       if (carried > maxLineBytes) throw tooLong();
     }
     chunkStart += chunk.length;
-    if (lines.length > 0) yield lines;
+    yield blocks;
   }
   if (carried > 0) yield [Buffer.concat(carry)];
+}
+
+/** The lines of a block (views of it), without their `\n`, blank lines included; added to `lines` when given. */
+export function linesOf(block: Buffer, lines: Buffer[] = []): Buffer[] {
+  let start = 0;
+  for (let end = block.indexOf(10); end !== -1; end = block.indexOf(10, start)) {
+    lines.push(block.subarray(start, end));
+    start = end + 1;
+  }
+  if (start < block.length) lines.push(block.subarray(start));
+  return lines;
 }
 
 /** True for a line of whitespace only (or none). */

@@ -11,6 +11,17 @@ export async function write(stream: NodeJS.WritableStream, data: string | Uint8A
   if (data.length > 0 && !stream.write(data)) await once(stream, 'drain');
 }
 
+/**
+ * Write `data` and wait until the stream is done with it (written, or failed), so that its memory
+ * can be reused.
+ */
+export function writeAll(stream: NodeJS.WritableStream, data: Uint8Array): Promise<void> {
+  return new Promise((resolve) => {
+    // A failed write is reported by the stream's 'error' event.
+    stream.write(data, () => resolve());
+  });
+}
+
 /** True for the error a write gets when the reader has gone (`kube-audit process big.log | head`). */
 export function isBrokenPipe(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';

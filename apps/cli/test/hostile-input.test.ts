@@ -239,3 +239,105 @@ describe('the bytes of a log line', () => {
     expect(ids).toEqual(['d1', 'd\ufffd2']);
   });
 });
+
+describe('JSON lines read many at a time: each line still read and reported as alone', () => {
+  // Many reads' worth of lines: events, invalid lines, records of a cloud export naming
+  // clusters (runs of events of different clusters within one read), blank and CRLF lines, bad
+  // UTF-8, and a last line cut short without a newline.
+  const line = (auditID: string) => JSON.stringify(event({ auditID, userAgent: 'kubectl/v1.33 ☸ €' }));
+  const eks = (auditID: string, cluster: string) =>
+    JSON.stringify({
+      messageType: 'DATA_MESSAGE',
+      logGroup: `/aws/eks/${cluster}/cluster`,
+      logEvents: [{ id: '1', timestamp: 1, message: line(auditID) }],
+    });
+  const input: Buffer[] = [];
+  const stdout: string[] = [];
+  const stderr: ((name: string) => string)[] = [];
+  for (let n = 1; n <= 3000; n++) {
+    const id = `e${n}`;
+    if (n % 13 === 0) {
+      input.push(Buffer.from(`${eks(id, `c${n % 3}`)}\n`));
+      stdout.push(`${line(id).slice(0, -1)},"annotations":{"kube-audit/cluster":"c${n % 3}"}}`);
+    } else if (n % 17 === 0) {
+      input.push(Buffer.from(`${line(id).replace('"auditID"', '"auditId"')}\r\n`));
+      stderr.push((name) => `${name}:${n}: invalid audit event: missing auditID\n`);
+    } else if (n % 19 === 0) {
+      input.push(Buffer.from(`${line(id).replace('☸', '\xff')}\n`, 'latin1'));
+      stderr.push((name) => `${name}:${n}: not valid UTF-8\n`);
+    } else if (n % 23 === 0) input.push(Buffer.from(n % 2 ? '\n' : ' \t\r\n'));
+    else if (n % 29 === 0) {
+      input.push(Buffer.from(`${line(id)}}\n`));
+      stderr.push(
+        (name) => `${name}:${n}: not valid JSON: unexpected data after the JSON value at position ${line(id).length}\n`,
+      );
+    } else {
+      input.push(Buffer.from(`${line(id)}${n % 2 ? '\r' : ''}\n`));
+      stdout.push(line(id));
+    }
+  }
+  input.push(Buffer.from(line('cut').slice(0, 100)));
+  const bytes = Buffer.concat(input);
+  const expected = (name: string) => ({
+    code: 1,
+    stdout: `${stdout.join('\n')}\n`,
+    stderr: `${stderr.map((of) => of(name)).join('')}${name}:3001: not valid JSON: unterminated string at position 100\n`,
+  });
+
+  it('from a file', async () => {
+    expect(bytes.length).toBeGreaterThan(10 * 65_536);
+    const log = join(tmp, 'many.log');
+    writeFileSync(log, bytes);
+    expect(await runCli(['process', '--strict', log])).toEqual(expected(log));
+  });
+
+  it('from stdin in pieces that end inside lines and characters', async () => {
+    const pieces: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 40_009) pieces.push(bytes.subarray(at, at + 40_009));
+    expect(await runCli(['process', '--strict'], { input: pieces })).toEqual(expected('<stdin>'));
+  });
+
+  it('a file that opens with more blank lines than a read holds, then events', async () => {
+    const blank = Buffer.from('\n \r\n\t\n'.repeat(60_000));
+    const log = join(tmp, 'blank-first.log');
+    writeFileSync(log, Buffer.concat([blank, Buffer.from(`${line('b1')}\nnot json\n${line('b2')}\n`)]));
+    const run = await runCli(['process', log]);
+    expect(run.stdout).toBe(`${line('b1')}\n${line('b2')}\n`);
+    expect(run.stderr).toBe(`${log}:180002: not valid JSON: unexpected character at position 0\n`);
+  });
+
+  it('a line longer than several reads, between others', async () => {
+    const long = JSON.stringify(event({ auditID: 'long', annotations: { note: '☸'.repeat(400_000) } }));
+    const log = join(tmp, 'long-line.log');
+    writeFileSync(log, `${line('l1')}\n${long}\n${line('l2')}\nnot json\n`);
+    const run = await runCli(['process', '--max-event-bytes', '0', log]);
+    expect(run.stdout).toBe(`${line('l1')}\n${long}\n${line('l2')}\n`);
+    expect(run.stderr).toBe(`${log}:4: not valid JSON: unexpected character at position 0\n`);
+  });
+
+  it.skipIf(process.platform === 'win32')('a FIFO named as a file, written in pieces with pauses', async () => {
+    // Not a regular file: read without blocking, each read ending where the writer paused.
+    const fifo = join(tmp, 'events.fifo');
+    const [a, b] = [line('f1'), line('f2')];
+    const writer = `printf '%s\\n%s' '${a}' '${b.slice(0, 50)}'; sleep 0.3; printf '%s\\nnot json\\n' '${b.slice(50)}'`;
+    const child = spawn(
+      'sh',
+      ['-c', `mkfifo "$0" || exit 9; { ${writer}; } > "$0" & exec "${process.execPath}" "${CLI}" process "$0"`, fifo],
+      {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0);
+    expect(stdout).toBe(`${a}\n${b}\n`);
+    expect(stderr).toBe(`${fifo}:3: not valid JSON: unexpected character at position 0\n`);
+  });
+});

@@ -164,7 +164,13 @@ function singleEvent(input: string | Uint8Array, options: ParseOptions): AuditEv
   }
 }
 
-function isForwarded(event: AuditEvent): boolean {
+/**
+ * True when an event carries the keys a log forwarder adds (an OpenShift record), which
+ * {@link unwrapRecords} reads as a record rather than as an event.
+ *
+ * @internal
+ */
+export function isForwarded(event: AuditEvent): boolean {
   return FORWARDER_MARKS.some((key) => event.member(key) !== undefined);
 }
 

@@ -22,6 +22,7 @@ export {
   unwrapRecords,
 } from './formats';
 // Parsing and serialisation
+export { type OtherLine, type ParsedLines, parseLines } from './lines';
 export { DEFAULT_API_VERSION, type InvalidItem, type ParsedPayload, type ParseOptions, parsePayload } from './parse';
 // Pipeline
 export {

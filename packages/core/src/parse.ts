@@ -189,8 +189,12 @@ export function parsePayload(body: string | Uint8Array, options: ParseOptions = 
   }
 }
 
-/** True when the object at `start` opens like an event rather than a list: its first key is not `items`, `metadata` or `apiVersion`, and if it is `kind`, the kind is `Event`. */
-function looksLikeEvent(b: Uint8Array, start: number): boolean {
+/**
+ * True when the object at `start` opens like an event rather than a list: its first key is not `items`, `metadata` or `apiVersion`, and if it is `kind`, the kind is `Event`.
+ *
+ * @internal
+ */
+export function looksLikeEvent(b: Uint8Array, start: number): boolean {
   const i = skipWs(b, start + 1);
   if (b[i] !== 34) return false;
   for (const key of ['"items"', '"metadata"', '"apiVersion"']) if (bytesEqual(b, i, key)) return false;
@@ -323,7 +327,8 @@ function scanTopObject(
   };
 }
 
-type Scanned =
+/** @internal */
+export type Scanned =
   | { end: number; event: AuditEvent; reason?: undefined }
   | { end: number; event?: undefined; reason: string };
 
@@ -406,8 +411,10 @@ function decodeToken(b: Uint8Array, start: number, end: number): string {
  * Scan the object at `start` as an audit event; `end` is valid either way. This is the hot
  * loop of the receiver, so it scans members inline and decodes no string but a typed event's
  * apiVersion: the rest is decoded when a step reads it.
+ *
+ * @internal
  */
-function scanEvent(
+export function scanEvent(
   sc: ByteScanner,
   b: Uint8Array,
   start: number,

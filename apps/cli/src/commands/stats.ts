@@ -44,7 +44,7 @@ export const statsCommand: Command = {
     const format = formatOf(values.format);
     const files = checkInputs(positionals, io.stdin);
     const tally = createTally();
-    for await (const chunk of readEvents(files, { stdin: io.stdin, format })) {
+    for await (const chunk of readEvents(files, { stdin: io.stdin, format, reuse: true })) {
       await reportInvalid(io.stderr, chunk.invalid);
       tally.addInvalid(chunk.invalid.length);
       for (const event of chunk.events) tally.add(event);
