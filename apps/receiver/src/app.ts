@@ -52,7 +52,8 @@ export interface AppOptions {
   /** Clock for request durations, in milliseconds. @default performance.now */
   now?: () => number;
   /**
-   * Reads a receive request's body, as `readBody` does (limit, statuses, timeouts, `onRead`).
+   * Reads a receive request's body, as `readBody` does (limit, statuses, timeouts, `onRead`),
+   * into an array of its own: one of 4 MiB or more is detached once its batch is answered.
    * Node's adapter reads Node's own request instead of `c.req.raw.body`. @default readBody on `c.req.raw`
    */
   readBody?: BodyReader;
