@@ -24,7 +24,7 @@ const GUNZIP_OPTIONS = { rejectGarbageAfterEnd: true } as ZlibOptions;
  * external memory forced one. A young-generation collection every `COLLECT_EVERY` bytes (about a
  * millisecond; only bodies past that size see one) frees them as the body arrives.
  */
-export const COLLECT_EVERY = 4 * 1024 * 1024;
+const COLLECT_EVERY = 4 * 1024 * 1024;
 
 /** V8's young-generation collection, through `gc` (exposed to new contexts from now on). */
 function youngCollector(): () => void {
