@@ -21,6 +21,8 @@ type Override = string | undefined;
 export class MemberTable {
   readonly keys: string[] = [];
   offsets: Int32Array;
+  /** Members whose value may name a kind that carries credentials; see {@link AuditEvent.mayNameCredentialKind}. */
+  #sighted: Set<number> | undefined;
   #view: DataView | undefined;
 
   /** `source`: the body whose members these are. */
@@ -49,6 +51,16 @@ export class MemberTable {
     offsets[at] = keyStart;
     offsets[at + 1] = valueStart;
     offsets[at + 2] = valueEnd;
+  }
+
+  /** Note that the last member added may name a kind that carries credentials. */
+  sightLast(): void {
+    this.#sighted ??= new Set();
+    this.#sighted.add(this.keys.length - 1);
+  }
+
+  sighted(index: number): boolean {
+    return this.#sighted?.has(index) ?? false;
   }
 }
 
@@ -164,6 +176,17 @@ export class AuditEvent {
       return decodeBytes(this.source, offsets[3 * i + 1] as number, offsets[3 * i + 2] as number);
     }
     return this.#added?.find(([k]) => k === key)?.[1];
+  }
+
+  /**
+   * False when the field as received certainly names no kind that carries credentials
+   * (`CREDENTIAL_KINDS`): the parse met no string in it that is one, nor a `\u` escape that could
+   * spell one. True when it may, and for a field a step has set. Redaction reads no other body.
+   */
+  mayNameCredentialKind(key: string): boolean {
+    if (this.#overrides?.has(key)) return true;
+    const i = this.#indexOf(key);
+    return i < 0 ? !!this.#added?.some(([k]) => k === key) : this.table.sighted(i);
   }
 
   /** True when the field's current raw JSON text holds the ASCII `text`; searched in place, not decoded. */

@@ -6,9 +6,9 @@
  */
 import { type AuditEvent, MemberTable } from './event';
 import { isForwarded, type UnwrapOptions } from './formats';
-import { ByteScanner } from './internal/json-bytes';
+import type { ByteScanner } from './internal/json-bytes';
 import { JsonSyntaxError } from './internal/json-scan';
-import { DEFAULT_API_VERSION, looksLikeEvent, scanEvent } from './parse';
+import { DEFAULT_API_VERSION, eventScanner, looksLikeEvent, scanEvent } from './parse';
 
 /** A line of a chunk that {@link parseLines} did not read as an event. */
 export interface OtherLine {
@@ -52,7 +52,7 @@ export function parseLines(chunk: Uint8Array, options: UnwrapOptions = {}): Pars
   const events: AuditEvent[] = [];
   const others: OtherLine[] = [];
   const fast = forced === undefined || forced === 'kubernetes';
-  const sc = new ByteScanner();
+  const sc = eventScanner();
   const table = new MemberTable(b);
   let line = 0;
   for (let start = 0; start < n; line++) {

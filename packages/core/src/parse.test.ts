@@ -254,3 +254,39 @@ describe('serializeEvent', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
+
+describe('AuditEvent.mayNameCredentialKind', () => {
+  const pod = { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'web', labels: { secret: 'Secrets' } } };
+  const event = (fields: Record<string, unknown>) => {
+    const [parsed] = parsePayload(list([item(fields)])).events;
+    if (!parsed) throw new Error('no event');
+    return parsed;
+  };
+
+  it('is false only for a body in which the parse met no credential kind and no \\u escape', () => {
+    const e = event({ requestObject: pod, responseObject: { kind: 'List', items: [pod, { kind: 'Secret' }] } });
+    expect(e.mayNameCredentialKind('requestObject')).toBe(false);
+    expect(e.mayNameCredentialKind('responseObject')).toBe(true);
+    // Kinds named anywhere count, and each of them; so does any \u escape, which can spell one.
+    for (const kind of ['Secret', 'SecretList', 'TokenRequest', 'TokenReview']) {
+      expect(event({ responseObject: { a: [{ b: kind }] } }).mayNameCredentialKind('responseObject'), kind).toBe(true);
+    }
+    const escaped = parsePayload(
+      list([item()]).replace('"items":[{', '"items":[{"requestObject":{"kind":"\\u0050od"},'),
+    );
+    expect(escaped.events[0]?.mayNameCredentialKind('requestObject')).toBe(true);
+    // Other members of the event are noted on their own.
+    expect(event({ annotations: { a: 'Secret' }, requestObject: pod }).mayNameCredentialKind('requestObject')).toBe(
+      false,
+    );
+  });
+
+  it('is true for a body a step has set or added, false for one that is absent', () => {
+    const e = event({ requestObject: pod });
+    expect(e.mayNameCredentialKind('responseObject')).toBe(false);
+    e.set('responseObject', JSON.stringify(pod));
+    expect(e.mayNameCredentialKind('responseObject')).toBe(true);
+    e.set('requestObject', JSON.stringify(pod));
+    expect(e.mayNameCredentialKind('requestObject')).toBe(true);
+  });
+});

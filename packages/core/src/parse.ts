@@ -18,6 +18,7 @@ import {
   utf8Encoder,
 } from './internal/json-bytes';
 import { JsonSyntaxError, MAX_DEPTH } from './internal/json-scan';
+import { CREDENTIAL_KINDS } from './redact';
 import { AUDIT_API_VERSIONS, Event, LEVELS, type Level, STAGES, type Stage } from './schema';
 
 /** The apiVersion of events that name none, in a list that names none. */
@@ -133,7 +134,7 @@ export function parsePayload(body: string | Uint8Array, options: ParseOptions = 
   const maxInvalidItems = options.maxInvalidItems ?? Number.POSITIVE_INFINITY;
   const b = typeof body === 'string' ? utf8Encoder.encode(body) : body;
   try {
-    const sc = new ByteScanner();
+    const sc = eventScanner();
     const table = new MemberTable(b);
     // RFC 8259 §8.1: a parser may ignore a leading byte order mark.
     let i = skipWs(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
@@ -408,6 +409,16 @@ function decodeToken(b: Uint8Array, start: number, end: number): string {
 }
 
 /**
+ * A scanner for events: it counts the strings that name a kind carrying credentials, so that
+ * scanEvent can note which members may hold one and redaction reads no other body.
+ *
+ * @internal
+ */
+export function eventScanner(): ByteScanner {
+  return new ByteScanner(CREDENTIAL_KINDS);
+}
+
+/**
  * Scan the object at `start` as an audit event; `end` is valid either way. This is the hot
  * loop of the receiver, so it scans members inline and decodes no string but a typed event's
  * apiVersion: the rest is decoded when a step reads it.
@@ -457,8 +468,10 @@ export function scanEvent(
       if ((b[valueStart] as number) <= 32) valueStart = sc.skipWs(b, valueStart);
       const c = b[valueStart] as number;
       // For a string, sc.escaped is now the value's.
+      const sightings = sc.sightings;
       const valueEnd = c === 34 ? sc.skipString(b, valueStart) : sc.skipValue(b, valueStart, depth + 1);
       table.add(name, keyStart, valueStart, valueEnd);
+      if (sc.sightings !== sightings) table.sightLast();
       const role = known.role;
       if (problem === undefined && role !== OTHER) {
         if (role & (AUDIT_ID | VERB | REQUEST_URI)) {

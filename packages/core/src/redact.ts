@@ -14,6 +14,7 @@ export const REDACTED = '"[REDACTED]"';
 /** The annotation on an event whose credentials were redacted. */
 export const REDACTED_ANNOTATION = 'kube-audit/redacted';
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+const BODIES = ['requestObject', 'responseObject'] as const;
 
 export interface RedactOptions {
   /** Mask `command=` values in exec/attach request URIs. @default false */
@@ -44,15 +45,13 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
         changed = true;
       }
     }
-    const request = event.compactRaw('requestObject');
-    const response = event.compactRaw('responseObject');
     const hasPatchAnnotation = event.rawIncludes('annotations', PATCH_ANNOTATION_PREFIX);
-    if (request === undefined && response === undefined && !hasPatchAnnotation) return changed;
+    if (!event.has('requestObject') && !event.has('responseObject') && !hasPatchAnnotation) return changed;
     const target = targetOf(event);
-    for (const [key, raw] of [
-      ['requestObject', request],
-      ['responseObject', response],
-    ] as const) {
+    for (const key of BODIES) {
+      // A body of a request on no target that names no target kind is not even decoded.
+      if (target === undefined && !event.mayNameCredentialKind(key)) continue;
+      const raw = event.compactRaw(key);
       if (raw === undefined) continue;
       const redacted = redactBody(raw, target, 0);
       if (redacted !== raw) {
@@ -116,12 +115,15 @@ const TARGETS: readonly RedactionTarget[] = [
 ];
 
 const targetsByKind = new Map(TARGETS.flatMap((target) => target.kinds.map((kind) => [kind, target] as const)));
+/** The kinds of objects that carry credentials (plain identifiers), from the table. */
+export const CREDENTIAL_KINDS: readonly string[] = [...targetsByKind.keys()];
 /**
  * A body can be, or hold, an object of a target kind only if its text holds the kind as a JSON
- * string, or an escape that could spell one. One native search for these (built from the table;
- * kinds are plain identifiers) spares scanning every other body for its kind.
+ * string, or an escape that could spell one. The parse notes this for each body as it validates
+ * it (`mayNameCredentialKind`); for a body a step has set, one native search for these spares
+ * scanning it for its kind.
  */
-const MAY_NAME_A_KIND = new RegExp(`"(?:${[...targetsByKind.keys()].join('|')})"|\\\\u`);
+const MAY_NAME_A_KIND = new RegExp(`"(?:${CREDENTIAL_KINDS.join('|')})"|\\\\u`);
 
 function targetOf(event: AuditEvent): RedactionTarget | undefined {
   const ref = event.raw('objectRef');

@@ -178,4 +178,44 @@ describe('ByteScanner', () => {
       expect(sc.escaped, text).toBe(escaped);
     }
   });
+
+  it('counts the strings that are a watched text, or hold a \\u escape, wherever they stand', () => {
+    const watched = ['Secret', 'SecretList', 'TokenReview'];
+    const sightings = (json: string) => {
+      const sc = new ByteScanner(watched);
+      const bytes = encode(json);
+      expect(sc.skipValue(bytes, 0), json).toBe(bytes.length);
+      return sc.sightings;
+    };
+    const cases: [string, number][] = [
+      ['{"kind":"Pod","spec":{"name":"SETTING_10","value":"Secrets"}}', 0],
+      ['{"kind":"Secret"}', 1],
+      ['{"Secret":1}', 1],
+      ['["a",["SecretList"],{"k":"TokenReview"}]', 2],
+      ['{"items":[{"kind":"Secret"},{"kind":"Secret"}]}', 2],
+      // One byte short, one too many, one different at either end, another case: none.
+      ['["Secre","Secrett","secret","SecreT","Secre\\u0074"]', 1],
+      ['["ecret","xSecret","SECRET","TokenRevie","TokenReviews"]', 0],
+      // Escapes other than \u spell no letter.
+      ['["Sec\\ret","a\\nb","\\"Secret\\"","\\/Secret"]', 0],
+      ['{"\\u006bind":"Pod"}', 1],
+      ['"\\u0053ecret"', 1],
+    ];
+    for (const [json, expected] of cases) expect(sightings(json), json).toBe(expected);
+    // At every offset of skipString's four-byte steps: the check is on the whole string.
+    for (let pad = 0; pad <= 8; pad++) {
+      const padded = `["${'x'.repeat(pad)}","Secret","${'y'.repeat(pad)}Secret","SecretList${'z'.repeat(pad)}"]`;
+      expect(sightings(padded), padded).toBe(pad === 0 ? 3 : 1);
+    }
+    // A scanner that watches nothing counts \u escapes only.
+    const plain = new ByteScanner();
+    plain.skipValue(encode('["Secret","\\u0041"]'), 0);
+    expect(plain.sightings).toBe(1);
+  });
+
+  it('watches printable ASCII texts of 1 to 63 bytes only', () => {
+    for (const text of ['', 'x'.repeat(64), 'Sécret', 'a\nb'])
+      expect(() => new ByteScanner([text]), JSON.stringify(text)).toThrow(RangeError);
+    expect(() => new ByteScanner(['x'.repeat(63)])).not.toThrow();
+  });
 });

@@ -88,14 +88,38 @@ export function isValidUtf8(b: Uint8Array, start = 0, end = b.length): boolean {
 const OBJECT = 1;
 const ARRAY = 2;
 
+/** Watched strings are at most this long, in bytes. */
+const WATCH_MAX = 63;
+
 /** A scan's state over one byte array: as {@link JsonScanner} of `./json-scan`, for bytes. */
 export class ByteScanner {
   /** Set by skipString: whether the string it just skipped has escapes. */
   escaped = false;
+  /**
+   * Strings skipped so far that are one of the watched texts, or that hold a `\u` escape (which
+   * can spell any text). Unchanged across a span means that no string in it is a watched text.
+   */
+  sightings = 0;
+  /** By `length << 8 | first byte`: 1 where a watched text of that length starts with that byte. */
+  readonly #watchedStarts: Uint8Array | undefined;
+  readonly #watched: readonly string[];
   /** Runs of whitespace skipped so far: unchanged across a span means the span is compact. */
   whitespaceRuns = 0;
   /** Open containers of skipValue; grown on demand. */
   #stack: Uint8Array = new Uint8Array(16);
+
+  /** `watched`: ASCII texts (up to 63 bytes) whose strings are counted in `sightings`. */
+  constructor(watched: readonly string[] = []) {
+    this.#watched = watched;
+    if (watched.length === 0) return;
+    const starts = new Uint8Array((WATCH_MAX + 1) << 8);
+    for (const text of watched) {
+      if (text.length === 0 || text.length > WATCH_MAX || !/^[\x20-\x7e]+$/.test(text))
+        throw new RangeError(`not a text to watch: ${JSON.stringify(text)}`);
+      starts[(text.length << 8) | text.charCodeAt(0)] = 1;
+    }
+    this.#watchedStarts = starts;
+  }
 
   /** Skip whitespace from `i`, counting the run in `whitespaceRuns`. */
   skipWs(b: Uint8Array, i: number): number {
@@ -114,7 +138,7 @@ export class ByteScanner {
     const classes = STRING_CLASS;
     const n = b.length;
     let escaped = false;
-    i++;
+    const first = ++i;
     for (;;) {
       // The common case in tight loops: plain ASCII, four bytes a step (PLAIN is 0, so the OR of
       // four classes is PLAIN only when all four are), then byte by byte up to the end.
@@ -144,6 +168,7 @@ export class ByteScanner {
             )
           )
             throw new JsonSyntaxError('invalid \\u escape in string', i);
+          this.sightings++;
           i += 6;
         } else if (e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) {
           i += 2;
@@ -153,7 +178,20 @@ export class ByteScanner {
       } else throw new JsonSyntaxError('control character in string', i);
     }
     this.escaped = escaped;
+    const starts = this.#watchedStarts;
+    if (starts !== undefined && !escaped) {
+      const length = i - first;
+      if (length <= WATCH_MAX && starts[(length << 8) | (b[first] as number)] === 1) this.#sight(b, first, length);
+    }
     return i + 1;
+  }
+
+  #sight(b: Uint8Array, first: number, length: number): void {
+    for (const text of this.#watched)
+      if (text.length === length && bytesEqual(b, first, text)) {
+        this.sightings++;
+        return;
+      }
   }
 
   /**
