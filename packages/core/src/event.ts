@@ -179,9 +179,10 @@ export class AuditEvent {
   }
 
   /**
-   * False when the field as received certainly names no kind that carries credentials
-   * (`CREDENTIAL_KINDS`): the parse met no string in it that is one, nor a `\u` escape that could
-   * spell one. True when it may, and for a field a step has set. Redaction reads no other body.
+   * False when the field as received certainly holds no object of a kind that carries credentials
+   * (`CREDENTIAL_KINDS`): the parse met no `kind` in it that is one, at any depth, nor a `\u`
+   * escape that could spell one. True when it may, and for a field a step has set. Redaction
+   * reads no other body.
    */
   mayNameCredentialKind(key: string): boolean {
     if (this.#overrides?.has(key)) return true;

@@ -263,13 +263,14 @@ describe('AuditEvent.mayNameCredentialKind', () => {
     return parsed;
   };
 
-  it('is false only for a body in which the parse met no credential kind and no \\u escape', () => {
+  it('is false only for a body in which the parse met no object of a credential kind and no \\u escape', () => {
     const e = event({ requestObject: pod, responseObject: { kind: 'List', items: [pod, { kind: 'Secret' }] } });
     expect(e.mayNameCredentialKind('requestObject')).toBe(false);
     expect(e.mayNameCredentialKind('responseObject')).toBe(true);
-    // Kinds named anywhere count, and each of them; so does any \u escape, which can spell one.
+    // Each kind counts at any depth, as a kind only; so does any \u escape, which can spell one.
     for (const kind of ['Secret', 'SecretList', 'TokenRequest', 'TokenReview']) {
-      expect(event({ responseObject: { a: [{ b: kind }] } }).mayNameCredentialKind('responseObject'), kind).toBe(true);
+      expect(event({ responseObject: { a: [{ kind }] } }).mayNameCredentialKind('responseObject'), kind).toBe(true);
+      expect(event({ responseObject: { a: [{ b: kind }] } }).mayNameCredentialKind('responseObject'), kind).toBe(false);
     }
     const escaped = parsePayload(
       list([item()]).replace('"items":[{', '"items":[{"requestObject":{"kind":"\\u0050od"},'),

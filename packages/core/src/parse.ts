@@ -409,7 +409,7 @@ function decodeToken(b: Uint8Array, start: number, end: number): string {
 }
 
 /**
- * A scanner for events: it counts the strings that name a kind carrying credentials, so that
+ * A scanner for events: it counts the objects of a kind that carries credentials, so that
  * scanEvent can note which members may hold one and redaction reads no other body.
  *
  * @internal

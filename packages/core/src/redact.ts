@@ -119,9 +119,9 @@ const targetsByKind = new Map(TARGETS.flatMap((target) => target.kinds.map((kind
 export const CREDENTIAL_KINDS: readonly string[] = [...targetsByKind.keys()];
 /**
  * A body can be, or hold, an object of a target kind only if its text holds the kind as a JSON
- * string, or an escape that could spell one. The parse notes this for each body as it validates
- * it (`mayNameCredentialKind`); for a body a step has set, one native search for these spares
- * scanning it for its kind.
+ * string, or an escape that could spell one. The parse notes, as it validates each body, whether
+ * a `kind` in it is one (`mayNameCredentialKind`); for a body a step has set, one native search
+ * for these spares scanning it for its kind.
  */
 const MAY_NAME_A_KIND = new RegExp(`"(?:${CREDENTIAL_KINDS.join('|')})"|\\\\u`);
 

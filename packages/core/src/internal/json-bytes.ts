@@ -88,37 +88,29 @@ export function isValidUtf8(b: Uint8Array, start = 0, end = b.length): boolean {
 const OBJECT = 1;
 const ARRAY = 2;
 
-/** Watched strings are at most this long, in bytes. */
-const WATCH_MAX = 63;
-
 /** A scan's state over one byte array: as {@link JsonScanner} of `./json-scan`, for bytes. */
 export class ByteScanner {
   /** Set by skipString: whether the string it just skipped has escapes. */
   escaped = false;
   /**
-   * Strings skipped so far that are one of the watched texts, or that hold a `\u` escape (which
-   * can spell any text). Unchanged across a span means that no string in it is a watched text.
+   * Members named `kind` skipped so far (within skipValue) whose value is one of the watched
+   * kinds, plus the `\u` escapes met in strings (an escape can spell a key or a kind). Unchanged
+   * across a value means that no object in it is of a watched kind.
    */
   sightings = 0;
-  /** By `length << 8 | first byte`: 1 where a watched text of that length starts with that byte. */
-  readonly #watchedStarts: Uint8Array | undefined;
-  readonly #watched: readonly string[];
+  /** The watched kinds as JSON string tokens, quotes included. */
+  readonly #watched: readonly Uint8Array[];
   /** Runs of whitespace skipped so far: unchanged across a span means the span is compact. */
   whitespaceRuns = 0;
   /** Open containers of skipValue; grown on demand. */
   #stack: Uint8Array = new Uint8Array(16);
 
-  /** `watched`: ASCII texts (up to 63 bytes) whose strings are counted in `sightings`. */
-  constructor(watched: readonly string[] = []) {
-    this.#watched = watched;
-    if (watched.length === 0) return;
-    const starts = new Uint8Array((WATCH_MAX + 1) << 8);
-    for (const text of watched) {
-      if (text.length === 0 || text.length > WATCH_MAX || !/^[\x20-\x7e]+$/.test(text))
-        throw new RangeError(`not a text to watch: ${JSON.stringify(text)}`);
-      starts[(text.length << 8) | text.charCodeAt(0)] = 1;
-    }
-    this.#watchedStarts = starts;
+  /** `watchedKinds`: the kinds (printable ASCII) whose objects are counted in `sightings`. */
+  constructor(watchedKinds: readonly string[] = []) {
+    this.#watched = watchedKinds.map((kind) => {
+      if (!/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(kind)) throw new RangeError(`not a kind: ${JSON.stringify(kind)}`);
+      return Uint8Array.from(`"${kind}"`, (c) => c.charCodeAt(0));
+    });
   }
 
   /** Skip whitespace from `i`, counting the run in `whitespaceRuns`. */
@@ -138,7 +130,7 @@ export class ByteScanner {
     const classes = STRING_CLASS;
     const n = b.length;
     let escaped = false;
-    const first = ++i;
+    i++;
     for (;;) {
       // The common case in tight loops: plain ASCII, four bytes a step (PLAIN is 0, so the OR of
       // four classes is PLAIN only when all four are), then byte by byte up to the end.
@@ -178,20 +170,7 @@ export class ByteScanner {
       } else throw new JsonSyntaxError('control character in string', i);
     }
     this.escaped = escaped;
-    const starts = this.#watchedStarts;
-    if (starts !== undefined && !escaped) {
-      const length = i - first;
-      if (length <= WATCH_MAX && starts[(length << 8) | (b[first] as number)] === 1) this.#sight(b, first, length);
-    }
     return i + 1;
-  }
-
-  #sight(b: Uint8Array, first: number, length: number): void {
-    for (const text of this.#watched)
-      if (text.length === length && bytesEqual(b, first, text)) {
-        this.sightings++;
-        return;
-      }
   }
 
   /**
@@ -254,11 +233,28 @@ export class ByteScanner {
   /** At a key: skip `"key" :` and the whitespace after, landing on the value. */
   #skipKey(b: Uint8Array, i: number): number {
     if (b[i] !== 34) throw new JsonSyntaxError(i >= b.length ? 'unexpected end of input' : 'expected a key', i);
+    const key = i;
     i = this.skipString(b, i);
+    const isKind =
+      i - key === 6 && b[key + 1] === 107 && b[key + 2] === 105 && b[key + 3] === 110 && b[key + 4] === 100;
     if ((b[i] as number) <= 32) i = this.skipWs(b, i);
     if (b[i] !== 58) throw new JsonSyntaxError("expected ':'", i);
     i++;
-    return (b[i] as number) <= 32 ? this.skipWs(b, i) : i;
+    if ((b[i] as number) <= 32) i = this.skipWs(b, i);
+    // A kind's value is compared here, then skipped (validated) as any other value.
+    if (isKind) this.#sightKind(b, i);
+    return i;
+  }
+
+  #sightKind(b: Uint8Array, i: number): void {
+    for (const kind of this.#watched) {
+      let k = 0;
+      while (k < kind.length && b[i + k] === kind[k]) k++;
+      if (k === kind.length) {
+        this.sightings++;
+        return;
+      }
+    }
   }
 }
 
