@@ -4,6 +4,7 @@ import { createPipeline, type PipelineOptions, parsePayload } from '@kube-audit/
 import { describe, expect, it } from 'vitest';
 import { asWebhookBody, expectedLine, MALFORMED, REAL, realFixtureFiles } from '../../../test/support/fixtures';
 import { type AppOptions, createApp } from './app';
+import { readBody } from './body';
 import { createLogger } from './logger';
 import { createQueueSink } from './sink';
 
@@ -146,6 +147,57 @@ describe('bodies', () => {
     expect(large.buffer.byteLength).toBe(0);
     expect(small.byteLength).toBeGreaterThan(0);
     expect(JSON.parse(new TextDecoder().decode(small)).items).toHaveLength(10);
+  });
+
+  it('reads the next body into the array of one already answered, never into one still held', async () => {
+    const arrays: ArrayBufferLike[] = [];
+    let unblock = () => {};
+    let blocked: Promise<void> | undefined;
+    const written: string[] = [];
+    const app = createApp({
+      sink: createQueueSink(async (bytes) => {
+        written.push(new TextDecoder().decode(bytes));
+        await blocked;
+      }),
+      logger: createLogger(() => {}, 'error'),
+      pipeline: createPipeline({ redact: false }),
+      readBody: async (c, limit, options) => {
+        const body = await readBody(c.req.raw, limit, options);
+        arrays.push(body.buffer);
+        return body;
+      },
+    });
+    const post = (prefix: string, n: number) =>
+      app.request('/audit', {
+        method: 'POST',
+        body: JSON.stringify({ items: Array.from({ length: n }, (_, i) => event({ auditID: `${prefix}-${i}` })) }),
+        headers: { 'content-type': 'application/json' },
+      });
+    expect((await post('a', 20)).status).toBe(200);
+    expect((await post('b', 5)).status).toBe(200);
+    expect(arrays[1]).toBe(arrays[0]);
+    // While a batch waits for its write, its body is held: the next body gets another array.
+    blocked = new Promise((resolve) => {
+      unblock = resolve;
+    });
+    const held = post('c', 20);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    blocked = undefined;
+    const next = post('d', 20);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    unblock();
+    expect((await held).status).toBe(200);
+    expect((await next).status).toBe(200);
+    expect(arrays[2]).toBe(arrays[0]);
+    expect(arrays[3]).not.toBe(arrays[2]);
+    const ids = written
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line).auditID);
+    expect(ids.filter((id) => id.startsWith('c-'))).toEqual(Array.from({ length: 20 }, (_, i) => `c-${i}`));
+    expect(ids.filter((id) => id.startsWith('d-'))).toEqual(Array.from({ length: 20 }, (_, i) => `d-${i}`));
+    expect(ids).toHaveLength(65);
   });
 
   it.each([

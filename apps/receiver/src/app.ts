@@ -8,7 +8,7 @@ import { zValidator } from '@hono/zod-validator';
 import { type AuditEvent, type BatchResult, PayloadError, type Pipeline, parsePayload } from '@kube-audit/core';
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import { isJsonContentType, type ReadBodyOptions, readBody } from './body';
+import { BodyPool, isJsonContentType, type ReadBodyOptions, readBody } from './body';
 import { ReceiverError } from './http-error';
 import type { Logger } from './logger';
 import type { BatchCounts, Metrics } from './metrics';
@@ -79,12 +79,20 @@ const SPARE_OUTPUTS = 4;
 /**
  * A body this large is freed as soon as its batch is answered, by detaching its array's memory,
  * rather than at V8's next full collection: back-to-back batches would otherwise hold two bodies.
+ * Arrays up to this size are kept for the next bodies instead, up to SPARE_BODIES of them.
  */
 const RELEASE_BODY_BYTES = 4 * 1024 * 1024;
+const SPARE_BODIES = 4;
 
-/** Body readers return a body in an array of its own, which nothing holds once it is answered. */
-function releaseBody(body: Uint8Array): void {
-  if (body.byteLength < RELEASE_BODY_BYTES) return;
+/**
+ * Body readers return a body in an array of its own, which nothing holds once it is answered
+ * (events are views of it, and their lines are copies); the array goes back to `pool`, or is freed.
+ */
+function releaseBody(body: Uint8Array, pool: BodyPool): void {
+  if (body.byteLength < RELEASE_BODY_BYTES) {
+    pool.give(body);
+    return;
+  }
   const buffer = body.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
   // ES2024 (Node 22+, Bun): the memory is freed at once. Node 20 moves it to a clone, which the
   // next young-generation collection frees.
@@ -136,6 +144,8 @@ export function createApp(options: AppOptions): Hono {
   let inflightBytes = 0;
   /** Output arrays of finished requests, for the next ones. */
   const spareOutputs: Uint8Array[] = [];
+  /** Body arrays of answered requests, for the next bodies. */
+  const bodies = new BodyPool(SPARE_BODIES, RELEASE_BODY_BYTES);
 
   app.onError(function handleError(error, c) {
     if (error instanceof ReceiverError) {
@@ -197,6 +207,7 @@ export function createApp(options: AppOptions): Hono {
     let body: Uint8Array | undefined;
     try {
       body = await readRequestBody(c, maxBodyBytes, {
+        pool: bodies,
         onRead(bytes) {
           admit(bytes);
           held += bytes;
@@ -208,7 +219,7 @@ export function createApp(options: AppOptions): Hono {
       return await writeBatch(body, cluster);
     } finally {
       inflightBytes -= held;
-      if (body) releaseBody(body);
+      if (body) releaseBody(body, bodies);
     }
   }
 

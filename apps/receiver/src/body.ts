@@ -19,6 +19,8 @@ export function isJsonContentType(value: string | null): boolean {
 export interface ReadBodyOptions {
   /** Called with each piece's (decompressed) size before it is kept; what it throws stops the read, as the limit does. */
   onRead?: (bytes: number) => void;
+  /** Where the body's array is taken from (and handed back to, by the caller, once it is answered). */
+  pool?: BodyPool;
   /** 408 when no byte arrives for this long (BODY_IDLE_TIMEOUT_MS). */
   idleTimeoutMs: number;
   /** 408 when the whole body has not arrived this long after the read began (BODY_TIMEOUT_MS). */
@@ -40,7 +42,7 @@ export async function readBody(request: Request, limit: number, options: ReadBod
   if (!request.body) return new Uint8Array(0);
 
   const stream = gzip ? request.body.pipeThrough(new DecompressionStream('gzip')) : request.body;
-  const body = new BodyBuffer(limit, expected, options.onRead);
+  const body = new BodyBuffer(limit, expected, options.onRead, options.pool);
   const reader = stream.getReader();
   let timeouts: BodyTimeouts | undefined;
   const timedOut = new Promise<never>((_, reject) => {
@@ -104,8 +106,13 @@ export class BodyBuffer {
     /** Content-Length of an uncompressed body, else 0. */
     private readonly expected: number,
     private readonly onRead: (bytes: number) => void = () => {},
+    private readonly pool?: BodyPool,
   ) {
-    this.buffer = new Uint8Array(Math.min(expected || 64 * 1024, 4 * 1024 * 1024));
+    this.buffer = this.#array(Math.min(expected || 64 * 1024, 4 * 1024 * 1024));
+  }
+
+  #array(size: number): Uint8Array {
+    return this.pool ? this.pool.take(size) : new Uint8Array(size);
   }
 
   /**
@@ -118,10 +125,11 @@ export class BodyBuffer {
     if (needed > this.limit) throw tooLarge(this.limit);
     this.onRead(piece.byteLength);
     if (needed > this.buffer.length) {
-      const next = new Uint8Array(
+      const next = this.#array(
         needed <= this.expected ? this.expected : Math.min(this.limit, Math.max(this.buffer.length * 2, needed)),
       );
       next.set(this.buffer.subarray(0, this.length));
+      this.pool?.give(this.buffer);
       this.buffer = next;
     }
     this.buffer.set(piece, this.length);
@@ -130,6 +138,53 @@ export class BodyBuffer {
 
   bytes(): Uint8Array {
     return this.buffer.subarray(0, this.length);
+  }
+}
+
+/**
+ * Arrays of bodies already answered, for the next bodies to be read into. A new array is memory
+ * the kernel maps and zero-fills page by page, and that only a garbage collection gives back: at
+ * a hundred 2 MB bodies a second that cost the receiver more CPU than validating the JSON in them.
+ * Up to `keep` arrays of at most `maxBytes` are kept; larger bodies get arrays of their own.
+ */
+export class BodyPool {
+  readonly #spare: Uint8Array[] = [];
+  /** The arrays handed out by `take` and not given back: only these are taken back, once each. */
+  readonly #out = new WeakSet<ArrayBufferLike>();
+
+  constructor(
+    private readonly keep: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** An array of at least `size` bytes, not zeroed: the smallest kept one that is large enough, or a new one. */
+  take(size: number): Uint8Array {
+    const spare = this.#spare;
+    let best = -1;
+    for (let i = 0; i < spare.length; i++) {
+      const length = (spare[i] as Uint8Array).length;
+      if (length >= size && (best < 0 || length < (spare[best] as Uint8Array).length)) best = i;
+    }
+    const array = best < 0 ? new Uint8Array(size) : (spare.splice(best, 1)[0] as Uint8Array);
+    this.#out.add(array.buffer);
+    return array;
+  }
+
+  /**
+   * Give back the array of `body` (a view of an array from `take`) for a later body. Whoever calls
+   * this must hold no view of it any more. Other arrays, and an array given back twice, are ignored.
+   */
+  give(body: Uint8Array): void {
+    const buffer = body.buffer;
+    if (!this.#out.delete(buffer)) return;
+    if (this.#spare.length < this.keep && buffer.byteLength <= this.maxBytes) this.#spare.push(new Uint8Array(buffer));
+  }
+
+  /** Bytes held for later bodies. */
+  get keptBytes(): number {
+    let bytes = 0;
+    for (const array of this.#spare) bytes += array.length;
+    return bytes;
   }
 }
 

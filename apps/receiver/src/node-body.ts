@@ -49,7 +49,7 @@ export async function readNodeBody(
     incoming.headers['content-length'],
     limit,
   );
-  const body = new BodyBuffer(limit, expected, options.onRead);
+  const body = new BodyBuffer(limit, expected, options.onRead, options.pool);
   return new Promise<Uint8Array>((resolve, reject) => {
     const gunzip = gzip ? createGunzip(GUNZIP_OPTIONS) : undefined;
     const source = gunzip ?? incoming;
