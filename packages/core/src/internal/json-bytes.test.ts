@@ -164,6 +164,44 @@ describe('ByteScanner', () => {
     }
   });
 
+  it('stops at the first special byte of a four-byte word, whatever byte stands before or after it', () => {
+    // skipString tests four bytes at once with carries between them; a byte after a special one
+    // (a space after a control character borrows differently) must not hide it or move it.
+    const sc = new ByteScanner();
+    const outcome = (bytes: Uint8Array) => {
+      try {
+        return sc.skipString(bytes, 0);
+      } catch (error) {
+        if (!(error instanceof JsonSyntaxError)) throw error;
+        return `${error.constructor.name} at ${error.position}`;
+      }
+    };
+    const isControl = (c: number) => c < 0x20;
+    const wrong: string[] = [];
+    for (let before = 0; before <= 7; before++) {
+      for (let first = 0; first < 256; first++) {
+        for (let second = 0; second < 256; second++) {
+          if (!(first === 0x22 || isControl(first) || second === 0x22 || isControl(second))) continue;
+          const bytes = new Uint8Array([34, ...Array(before).fill(0x61), first, second, 0x62, 0x62, 0x62, 0x62, 34]);
+          const at = before + 1;
+          const expected =
+            first === 0x22
+              ? at + 1
+              : isControl(first)
+                ? `JsonSyntaxError at ${at}`
+                : first >= 0x80 || first === 0x5c
+                  ? outcome(bytes) // decided by the escape or UTF-8 rules, checked elsewhere
+                  : second === 0x22
+                    ? at + 2
+                    : `JsonSyntaxError at ${at + 1}`;
+          const got = outcome(bytes);
+          if (got !== expected) wrong.push(`${before} plain, then ${first}, ${second}: ${got}, not ${expected}`);
+        }
+      }
+    }
+    expect(wrong.slice(0, 5)).toEqual([]);
+  });
+
   it('sets escaped for the string it just skipped', () => {
     const sc = new ByteScanner();
     const cases: [string, boolean][] = [
