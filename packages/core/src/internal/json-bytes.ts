@@ -136,11 +136,37 @@ export class ByteScanner {
 
   /** `i` is at the opening quote; returns the index after the closing quote, and sets `escaped`. */
   skipString(b: Uint8Array, i: number): number {
+    // Small enough to be inlined where strings are met: the words of a plain string, up to its
+    // closing quote; anything else (escapes, UTF-8, the last bytes of the body) is #skipStringRest.
+    const view = this.#source === b ? (this.#view as DataView) : this.#viewOf(b);
+    i++;
+    for (const last = b.length - 4; i <= last; i += 4) {
+      const x = view.getInt32(i, true);
+      const quote = x ^ 0x22222222;
+      const backslash = x ^ 0x5c5c5c5c;
+      const special =
+        (x |
+          (((quote - 0x01010101) | 0) & ~quote) |
+          (((backslash - 0x01010101) | 0) & ~backslash) |
+          (((x - 0x20202020) | 0) & ~x)) &
+        0x80808080;
+      if (special !== 0) {
+        i += (31 - Math.clz32(special & -special)) >> 3;
+        if (b[i] === 34) {
+          this.escaped = false;
+          return i + 1;
+        }
+        break;
+      }
+    }
+    return this.#skipStringRest(b, i, view);
+  }
+
+  /** skipString from `i`, inside the string. */
+  #skipStringRest(b: Uint8Array, i: number, view: DataView): number {
     const classes = STRING_CLASS;
     const n = b.length;
     let escaped = false;
-    i++;
-    const view = this.#source === b ? (this.#view as DataView) : this.#viewOf(b);
     for (;;) {
       // The common case: plain ASCII, four bytes a step, read as one little-endian word. A byte
       // is special if it is a quote, a backslash, below 0x20 or above 0x7f: `(v - 0x01010101) & ~v
