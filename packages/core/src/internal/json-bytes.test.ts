@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ByteScanner, isValidUtf8, skipWsBytes, Utf8Error } from './json-bytes';
+import { ByteScanner, indexOfAscii, isValidUtf8, skipWsBytes, Utf8Error } from './json-bytes';
 import { JsonSyntaxError } from './json-scan';
 
 const encode = (text: string) => new TextEncoder().encode(text);
@@ -255,5 +255,19 @@ describe('ByteScanner', () => {
   it('watches kinds that are plain JSON strings only', () => {
     for (const kind of ['', 'Sécret', 'a\nb', 'a"b', 'a\\b'])
       expect(() => new ByteScanner([kind]), JSON.stringify(kind)).toThrow(RangeError);
+  });
+});
+
+describe('indexOfAscii', () => {
+  it('finds the first whole occurrence within [start, end), never one that runs past end', () => {
+    const b = encode('xx"patch.patch.webhook/"patch.w');
+    expect(indexOfAscii(b, 'patch.webhook/', 0, b.length)).toBe(9);
+    expect(indexOfAscii(b, 'patch.webhook/', 9, 23)).toBe(9);
+    expect(indexOfAscii(b, 'patch.webhook/', 9, 22)).toBe(-1);
+    expect(indexOfAscii(b, 'patch.webhook/', 10, b.length)).toBe(-1);
+    expect(indexOfAscii(b, 'patch.w', 20, b.length)).toBe(24);
+    expect(indexOfAscii(b, 'patch.w', 20, b.length + 10)).toBe(24);
+    expect(indexOfAscii(b, 'patch.wx', 20, b.length + 10)).toBe(-1);
+    expect(indexOfAscii(b, 'x', 5, 5)).toBe(-1);
   });
 });

@@ -424,12 +424,14 @@ export function bytesEqual(b: Uint8Array, start: number, text: string): boolean 
   return true;
 }
 
-/** Where the ASCII `text` first occurs in `b[start, end)`, or -1. The search never looks past `end`. */
+/**
+ * Where the ASCII `text` first occurs in `b[start, end)`, or -1. The search never looks past `end`.
+ * A plain loop: the fields searched are short, and a typed array's `indexOf` costs a call into the
+ * runtime each time the first character recurs.
+ */
 export function indexOfAscii(b: Uint8Array, text: string, start: number, end: number): number {
-  const within = b.subarray(start, end);
   const first = text.charCodeAt(0);
-  const last = within.length - text.length;
-  for (let i = within.indexOf(first); i !== -1 && i <= last; i = within.indexOf(first, i + 1))
-    if (bytesEqual(within, i, text)) return start + i;
+  for (let i = start, last = Math.min(end, b.length) - text.length; i <= last; i++)
+    if (b[i] === first && bytesEqual(b, i, text)) return i;
   return -1;
 }
