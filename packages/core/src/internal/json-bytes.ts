@@ -26,6 +26,24 @@ const STRING_CLASS = (() => {
   return table;
 })();
 
+/**
+ * How many of the four bytes of the little-endian word `x` a string holds as they are before the
+ * first that it cannot: a quote, a backslash, a control character or a non-ASCII byte (4 when
+ * none). `(v - 0x01010101) & ~v & 0x80808080` flags the zero bytes of v, and the lowest flag is
+ * exact (a borrow runs only upward), so the byte is found without looking at the four one by one.
+ */
+function plainBytes(x: number): number {
+  const quote = x ^ 0x22222222;
+  const backslash = x ^ 0x5c5c5c5c;
+  const special =
+    (x |
+      (((quote - 0x01010101) | 0) & ~quote) |
+      (((backslash - 0x01010101) | 0) & ~backslash) |
+      (((x - 0x20202020) | 0) & ~x)) &
+    0x80808080;
+  return special === 0 ? 4 : (31 - Math.clz32(special & -special)) >> 3;
+}
+
 function isHex(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
 }
@@ -141,6 +159,7 @@ export class ByteScanner {
     const view = this.#source === b ? (this.#view as DataView) : this.#viewOf(b);
     i++;
     for (const last = b.length - 4; i <= last; i += 4) {
+      // plainBytes, written out: a call here would make this function too large to inline.
       const x = view.getInt32(i, true);
       const quote = x ^ 0x22222222;
       const backslash = x ^ 0x5c5c5c5c;
@@ -168,26 +187,12 @@ export class ByteScanner {
     const n = b.length;
     let escaped = false;
     for (;;) {
-      // The common case: plain ASCII, four bytes a step, read as one little-endian word. A byte
-      // is special if it is a quote, a backslash, below 0x20 or above 0x7f: `(v - 0x01010101) & ~v
-      // & 0x80808080` flags the zero bytes of v, the lowest one exactly (a borrow runs only upward),
-      // so the first special byte is found without looking at the four one by one.
-      for (const last = n - 4; i <= last; i += 4) {
-        const x = view.getInt32(i, true);
-        const quote = x ^ 0x22222222;
-        const backslash = x ^ 0x5c5c5c5c;
-        const special =
-          (x |
-            (((quote - 0x01010101) | 0) & ~quote) |
-            (((backslash - 0x01010101) | 0) & ~backslash) |
-            (((x - 0x20202020) | 0) & ~x)) &
-          0x80808080;
-        if (special !== 0) {
-          i += (31 - Math.clz32(special & -special)) >> 3;
-          break;
-        }
+      // Plain ASCII four bytes a step, then byte by byte up to the end.
+      for (const last = n - 4; i <= last; ) {
+        const plain = plainBytes(view.getInt32(i, true));
+        i += plain;
+        if (plain < 4) break;
       }
-      // Then byte by byte, up to the end.
       while (i < n && classes[b[i] as number] === PLAIN) i++;
       if (i >= n) throw new JsonSyntaxError('unterminated string', i);
       const kind = classes[b[i] as number];
