@@ -7,7 +7,10 @@
 // --runtime is node20 (this node), node24 (the container's runtime, the default) or bun.
 // --rate is batches per second (the API server's default throttle is 10 batches/s, burst 15).
 // --cgroup starts the receiver inside that memory cgroup (v1 or v2; made and limited beforehand,
-// as root), e.g. one limited to the Deployment's 512Mi: the runtimes size their heaps from it.
+// as root), e.g. one limited to the Deployment's 512Mi: the runtimes size their heaps from it. On
+// cgroup v1 it is a directory under the memory controller's mount:
+//   mkdir /sys/fs/cgroup/memory/soak && echo 536870912 > /sys/fs/cgroup/memory/soak/memory.limit_in_bytes
+// The soak fails at once if the receiver did not land in it.
 // Prints RSS per minute (mean and max) and fails unless every event answered 200 is on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -56,6 +59,20 @@ const port = await new Promise((resolve) => {
     if (match) resolve(Number(match[1]));
   });
 });
+
+// The directory must be a memory cgroup that the receiver is now in: on cgroup v1 a directory
+// of the memory controller's mount (/sys/fs/cgroup/memory/NAME, memory.limit_in_bytes), on v2 one
+// of the unified hierarchy (memory.max). Any other directory takes the pid and limits nothing.
+if (values.cgroup) {
+  const groups = readFileSync(`/proc/${child.pid}/cgroup`, 'utf8').split('\n');
+  const memory =
+    groups.find((line) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(line)) ?? groups.find((line) => line.startsWith('0::'));
+  const path = memory?.slice(memory.lastIndexOf(':') + 1);
+  if (!path || path === '/' || !values.cgroup.replace(/\/+$/, '').endsWith(path)) {
+    child.kill();
+    throw new Error(`--cgroup ${values.cgroup}: the receiver is in memory cgroup ${path ?? '(none)'}, not in it`);
+  }
+}
 
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 // Distinct batches, more than the dedupe window holds, so every event is new to the receiver.
