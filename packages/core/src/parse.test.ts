@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PayloadError } from './errors';
-import { parsePayload } from './parse';
+import { MemberTable } from './event';
+import { ByteScanner } from './internal/json-bytes';
+import { DEFAULT_API_VERSION, eventScanner, parsePayload, scanEvent } from './parse';
 import { serializeEvent } from './serialize';
 
 const item = (fields: Record<string, unknown> = {}) => ({
@@ -280,6 +282,14 @@ describe('AuditEvent.mayNameCredentialKind', () => {
     expect(event({ annotations: { a: 'Secret' }, requestObject: pod }).mayNameCredentialKind('requestObject')).toBe(
       false,
     );
+  });
+
+  it('is true for every field of an event scanned without the credential kinds watched', () => {
+    const b = new TextEncoder().encode(JSON.stringify(item({ requestObject: pod })));
+    const { event } = scanEvent(new ByteScanner(), b, 0, 0, DEFAULT_API_VERSION, new MemberTable(b));
+    expect(event?.mayNameCredentialKind('requestObject')).toBe(true);
+    const watched = scanEvent(eventScanner(), b, 0, 0, DEFAULT_API_VERSION, new MemberTable(b));
+    expect(watched.event?.mayNameCredentialKind('requestObject')).toBe(false);
   });
 
   it('is true for a body a step has set or added, false for one that is absent', () => {

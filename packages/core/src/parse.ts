@@ -471,7 +471,8 @@ export function scanEvent(
       const sightings = sc.sightings;
       const valueEnd = c === 34 ? sc.skipString(b, valueStart) : sc.skipValue(b, valueStart, depth + 1);
       table.add(name, keyStart, valueStart, valueEnd);
-      if (sc.sightings !== sightings) table.sightLast();
+      // A scanner that watches no kind cannot tell: every member may then hold one.
+      if (sc.sightings !== sightings || !sc.watching) table.sightLast();
       const role = known.role;
       if (problem === undefined && role !== OTHER) {
         if (role & (AUDIT_ID | VERB | REQUEST_URI)) {

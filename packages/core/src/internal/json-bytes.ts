@@ -118,6 +118,8 @@ export class ByteScanner {
   sightings = 0;
   /** The watched kinds as JSON string tokens, quotes included. */
   readonly #watched: readonly Uint8Array[];
+  /** Whether any kind is watched: without, `sightings` says nothing of kinds. */
+  readonly watching: boolean;
   /** Runs of whitespace skipped so far: unchanged across a span means the span is compact. */
   whitespaceRuns = 0;
   /** Open containers of skipValue; grown on demand. */
@@ -132,6 +134,7 @@ export class ByteScanner {
       if (!/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(kind)) throw new RangeError(`not a kind: ${JSON.stringify(kind)}`);
       return Uint8Array.from(`"${kind}"`, (c) => c.charCodeAt(0));
     });
+    this.watching = watchedKinds.length > 0;
   }
 
   /** Skip whitespace from `i`, counting the run in `whitespaceRuns`. */
